@@ -1,0 +1,2 @@
+# Real local components (Tansu, embedded PostgreSQL) as pytest fixtures, shared by all tests.
+pytest_plugins = ["callscope_core.testing"]

@@ -1,0 +1,75 @@
+"""Settings shared by every service, read from CALLSCOPE_* environment variables.
+
+Each service extends `CoreSettings` with its own fields under its own prefix
+(CALLSCOPE_RECORDER_*, ...). `load_settings` turns validation errors into one readable
+message naming the environment variable, instead of a stack trace.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigurationError(SystemExit):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+class CoreSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CALLSCOPE_", extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Comma-separated host:port list of Kafka brokers"
+    )
+    # ON for a real Kafka; the local Tansu broker refuses InitProducerId, so the stack sets it off.
+    kafka_idempotence: bool = True
+    kafka_client_id: str = "callscope"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    # Real-time consumers: Tansu does not wake a waiting fetch, so latency ~ fetch_max_wait/2.
+    kafka_fetch_max_wait_ms: int = Field(20, ge=1, le=10_000)
+
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/postgres", description="libpq URI"
+    )
+    database_pool_max: int = Field(5, ge=1, le=100)
+
+    object_store_backend: Literal["filesystem", "s3"] = "filesystem"
+    object_store_path: Path = Path(".callscope/objects")
+    s3_endpoint: str | None = None
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_region: str | None = None
+    s3_secure: bool = True
+    recordings_bucket: str = "callscope-recordings"
+
+    tenant: str = "default"
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    # Local stack and tests: spans are also written as JSON lines to this file.
+    trace_file: Path | None = None
+    health_port: int | None = Field(None, ge=0, le=65535)
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def describe_validation_error(cls: type[BaseSettings], exc: ValidationError) -> str:
+    prefix = cls.model_config.get("env_prefix", "")
+    lines = [f"invalid configuration for {cls.__name__}:"]
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        lines.append(f"  {prefix}{field.upper()}: {error['msg']} (got {error.get('input')!r})")
+    return "\n".join(lines)
+
+
+def load_settings(cls: type[SettingsT]) -> SettingsT:
+    try:
+        return cls()
+    except ValidationError as exc:
+        raise ConfigurationError(describe_validation_error(cls, exc)) from None

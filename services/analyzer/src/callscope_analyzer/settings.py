@@ -1,0 +1,18 @@
+"""Analyzer's own settings (CALLSCOPE_ANALYZER_*); shared ones come from CoreSettings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AnalyzerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CALLSCOPE_ANALYZER_", extra="ignore")
+
+    grpc_port: int = Field(50053, ge=0, le=65535)
+    # How many distinct customer utterances asking for a human raise an alert.
+    human_request_threshold: int = Field(2, ge=1, le=20)
+    human_request_window_s: int | None = Field(None, ge=1)
+    cache_dir: Path | None = None

@@ -1,0 +1,153 @@
+"""Analyzer's SQL adapter: calls, analysed utterances and alerts, all idempotent."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from psycopg_pool import AsyncConnectionPool
+
+from .domain.escalation import HumanRequest
+
+
+@dataclass(frozen=True)
+class StoredAlert:
+    alert_id: str
+    published: bool
+
+
+@dataclass(frozen=True)
+class CallContext:
+    queue: str
+    agent_id: str
+
+
+class AnalyzerStore:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def upsert_call(self, call_id: str, queue: str, agent_id: str, language: str) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                """
+                INSERT INTO analyzer.calls (call_id, queue, agent_id, language, started_at)
+                VALUES (%s, %s, %s, %s, now())
+                ON CONFLICT (call_id) DO UPDATE SET queue = EXCLUDED.queue,
+                    agent_id = EXCLUDED.agent_id, language = EXCLUDED.language
+                """,
+                (call_id, queue, agent_id, language),
+            )
+
+    async def end_call(self, call_id: str) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO analyzer.calls (call_id, ended_at) VALUES (%s, now())"
+                " ON CONFLICT (call_id) DO UPDATE SET ended_at = now()",
+                (call_id,),
+            )
+
+    async def call_context(self, call_id: str) -> CallContext:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT queue, agent_id FROM analyzer.calls WHERE call_id = %s", (call_id,)
+            )
+            row = await cur.fetchone()
+        return CallContext(row["queue"], row["agent_id"]) if row else CallContext("", "")
+
+    async def save_utterance(
+        self,
+        *,
+        call_id: str,
+        channel: str,
+        utterance_no: int,
+        version: int,
+        text: str,
+        language: str,
+        start_ms: int,
+        end_ms: int,
+        sentiment_score: float,
+        sentiment_label: str,
+        human_requests: list[str],
+    ) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                """
+                INSERT INTO analyzer.utterances (call_id, channel, utterance_no, version, text,
+                    language, start_ms, end_ms, sentiment_score, sentiment_label, human_requests)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                ON CONFLICT (call_id, channel, utterance_no, version) DO UPDATE SET
+                    text = EXCLUDED.text, sentiment_score = EXCLUDED.sentiment_score,
+                    sentiment_label = EXCLUDED.sentiment_label,
+                    human_requests = EXCLUDED.human_requests
+                """,
+                (
+                    call_id,
+                    channel,
+                    utterance_no,
+                    version,
+                    text,
+                    language,
+                    start_ms,
+                    end_ms,
+                    sentiment_score,
+                    sentiment_label,
+                    human_requests,
+                ),
+            )
+
+    async def human_requests(self, call_id: str, version: int) -> list[HumanRequest]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                """
+                SELECT channel, utterance_no, start_ms, text, human_requests
+                FROM analyzer.utterances
+                WHERE call_id = %s AND version = %s AND channel = 'customer'
+                  AND cardinality(human_requests) > 0
+                ORDER BY start_ms
+                """,
+                (call_id, version),
+            )
+            rows = await cur.fetchall()
+        return [
+            HumanRequest(
+                utterance_key=f"{r['channel']}:{r['utterance_no']}",
+                at_ms=r["start_ms"],
+                text=r["text"],
+                phrases=tuple(r["human_requests"]),
+            )
+            for r in rows
+        ]
+
+    async def record_alert(
+        self,
+        *,
+        alert_id: str,
+        call_id: str,
+        kind: str,
+        severity: str,
+        reason: str,
+        evidence: list[dict[str, object]],
+        at_ms: int,
+    ) -> StoredAlert:
+        """Insert once; returns whether it was already published (outbox-style flag)."""
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                """
+                INSERT INTO analyzer.alerts (alert_id, call_id, kind, severity, reason, evidence,
+                    at_ms)
+                VALUES (%s, %s, %s, %s, %s, %s, %s)
+                ON CONFLICT (alert_id) DO NOTHING
+                """,
+                (alert_id, call_id, kind, severity, reason, json.dumps(evidence), at_ms),
+            )
+            cur = await conn.execute(
+                "SELECT published_at FROM analyzer.alerts WHERE alert_id = %s", (alert_id,)
+            )
+            row = await cur.fetchone()
+        return StoredAlert(alert_id, published=row is not None and row["published_at"] is not None)
+
+    async def mark_published(self, alert_id: str) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "UPDATE analyzer.alerts SET published_at = now() WHERE alert_id = %s", (alert_id,)
+            )

@@ -1,0 +1,1 @@
+"""Callscope recorder: takes calls in (SIPREC), stores recordings, publishes call events."""

@@ -1,0 +1,1 @@
+"""Callscope retention: purposes, expiry, purge schedules, legal holds, erasure and audit."""

@@ -1,0 +1,1 @@
+"""Pure transcription logic: no I/O, no service wiring."""
