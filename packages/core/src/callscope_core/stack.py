@@ -213,8 +213,9 @@ class Supervisor:
                 "CALLSCOPE_RECORDER_RTP_PORT_MIN": str(endpoints.rtp_ports[0]),
                 "CALLSCOPE_RECORDER_RTP_PORT_MAX": str(endpoints.rtp_ports[1]),
                 "CALLSCOPE_RECORDER_SPOOL_DIR": str(self.dir / "spool"),
+                # Models are installed once by `make setup` into ./.callscope/models.
                 "CALLSCOPE_TRANSCRIBER_MODELS_DIR": env.get(
-                    "CALLSCOPE_TRANSCRIBER_MODELS_DIR", str(self.dir / "models")
+                    "CALLSCOPE_TRANSCRIBER_MODELS_DIR", str(Path(".callscope/models").resolve())
                 ),
                 f"CALLSCOPE_{name.upper()}_GRPC_PORT": str(endpoints.grpc[name]),
                 "PYTHONUNBUFFERED": "1",

@@ -68,9 +68,9 @@ class ModelInfo:
     multilingual: bool
 
 
-def _package_files(module: str, pip_name: str, data_dir: str, names: tuple[str, ...]) -> tuple[
-    PackageFile, ...
-]:
+def _package_files(
+    module: str, pip_name: str, data_dir: str, names: tuple[str, ...]
+) -> tuple[PackageFile, ...]:
     return tuple(PackageFile(module, pip_name, f"{data_dir}/{n}") for n in names)
 
 

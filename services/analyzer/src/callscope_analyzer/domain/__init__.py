@@ -1,0 +1,1 @@
+"""Pure analyzer logic: text normalization, escalation rules and sentiment (no I/O wiring)."""
