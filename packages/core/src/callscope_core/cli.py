@@ -165,15 +165,17 @@ async def _demo(state: dict, call_dir: Path, timeout: float) -> bool:
     alerts = 0
     last_text = time.monotonic()
     deadline = time.monotonic() + timeout
-    iterator = tail.__aiter__()
+    pending: list = []
     try:
         while time.monotonic() < deadline:
             if stored_at and time.monotonic() - max(stored_at, last_text) > 10:
                 break  # recording stored and the transcriber has gone quiet
-            try:
-                _, message = await asyncio.wait_for(anext(iterator), 1.0)
-            except TimeoutError:
+            if sipp.done() and sipp.result().returncode != 0:
+                break
+            if not pending:
+                pending = await tail.poll(0.5)
                 continue
+            _, message = pending.pop(0)
             if isinstance(message, events_pb2.CallStarted) and call_id is None:
                 call_id = message.call_id
                 who = ", ".join(f"{p.display_name} <{p.aor}>" for p in message.participants)

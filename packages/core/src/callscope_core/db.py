@@ -12,6 +12,8 @@ from psycopg_pool import AsyncConnectionPool
 
 log = logging.getLogger(__name__)
 
+MIGRATION_LOCK_ID = 0x63616C6C  # "call": one lock for every Callscope schema migration
+
 
 def _yoyo_uri(database_url: str) -> str:
     scheme, sep, rest = database_url.partition("://")
@@ -27,13 +29,20 @@ def migrations_dir(package: str) -> Path:
 def apply_migrations(database_url: str, schema: str, directory: Path) -> list[str]:
     """Apply the pending migrations of one service; returns the ids applied. Safe to run
     concurrently from several replicas: yoyo takes a lock."""
+    import psycopg
     from yoyo import get_backend, read_migrations
 
-    backend = get_backend(_yoyo_uri(database_url), migration_table=f"_yoyo_migration_{schema}")
-    migrations = read_migrations(str(directory))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
+    # yoyo's own lock is taken only after it creates its bookkeeping tables, which races when
+    # several services start together: serialize the whole run with an advisory lock.
+    with psycopg.connect(database_url, autocommit=True) as guard:
+        guard.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
+        # One yoyo bookkeeping table for all services (its internal versioning assumes so);
+        # migration ids carry the service name (0001_recorder_calls), so they never clash.
+        backend = get_backend(_yoyo_uri(database_url))
+        migrations = read_migrations(str(directory))
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
     applied = [m.id for m in pending]
     if applied:
         log.info("applied migrations for %s: %s", schema, ", ".join(applied))

@@ -8,7 +8,7 @@ import json
 import shutil
 import socket
 import subprocess
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +51,8 @@ class TestCall:
 
     @property
     def pcap(self) -> Path:
-        return self.directory / "call.pcap"
+        # Absolute: SIPp runs in its own working directory.
+        return (self.directory / "call.pcap").resolve()
 
     @property
     def script(self) -> dict:
@@ -154,12 +155,14 @@ class TopicTail:
         if self._consumer is not None:
             await self._consumer.stop()
 
-    async def __aiter__(self) -> AsyncIterator[tuple[str, Message]]:
+    async def poll(self, timeout: float) -> list[tuple[str, Message]]:
+        """Whatever arrived within `timeout` seconds (possibly nothing), in partition order."""
         assert self._consumer is not None, "call start() first"
-        while True:
-            batch = await self._consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                for record in records:
-                    headers = dict(record.headers or ())
-                    content_type = headers.get(CONTENT_TYPE_HEADER, b"").decode()
-                    yield record.topic, decode(content_type, record.value)
+        batch = await self._consumer.getmany(timeout_ms=int(timeout * 1000))
+        out = []
+        for records in batch.values():
+            for record in records:
+                headers = dict(record.headers or ())
+                content_type = headers.get(CONTENT_TYPE_HEADER, b"").decode()
+                out.append((record.topic, decode(content_type, record.value)))
+        return out

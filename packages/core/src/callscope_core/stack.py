@@ -217,6 +217,10 @@ class Supervisor:
                 "CALLSCOPE_TRANSCRIBER_MODELS_DIR": env.get(
                     "CALLSCOPE_TRANSCRIBER_MODELS_DIR", str(Path(".callscope/models").resolve())
                 ),
+                # Sentiment training embeddings are cached here (start-up 0.3 s instead of ~15 s).
+                "CALLSCOPE_ANALYZER_CACHE_DIR": env.get(
+                    "CALLSCOPE_ANALYZER_CACHE_DIR", str(Path(".callscope/cache").resolve())
+                ),
                 f"CALLSCOPE_{name.upper()}_GRPC_PORT": str(endpoints.grpc[name]),
                 "PYTHONUNBUFFERED": "1",
             }

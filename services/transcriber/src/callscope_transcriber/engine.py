@@ -186,13 +186,13 @@ class WhisperEngine:
         self._lock = threading.Lock()
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
-        """Most probable of ``languages`` (Whisper alone is unreliable on short utterances)."""
+        """Most probable of ``languages`` and its probability (Whisper's own pick is unreliable
+        on short utterances). The encoding is kept, so transcribing the same audio next is cheap.
+        """
         if not self.multilingual:
             return "en", 1.0
-        from faster_whisper.audio import pad_or_trim
-
         with self._lock:
-            return self._detect_locked(audio, pad_or_trim)
+            return self._detect_locked(np.asarray(audio, dtype=np.float32))
 
     def transcribe(self, audio: np.ndarray, language: str | None = None) -> Transcription | None:
         """Transcribes one utterance (float32 16 kHz mono); None when it holds no real speech."""
@@ -201,15 +201,15 @@ class WhisperEngine:
             raise ValueError("audio must be mono: a 1-D float32 array at 16 kHz")
         if len(audio) < SAMPLE_RATE // 10:
             return None  # under 100 ms: nothing Whisper could read
-        from faster_whisper.audio import pad_or_trim
-
         with self._lock:
             try:
-                return self._transcribe_locked(audio, language, pad_or_trim)
+                return self._transcribe_locked(audio, language)
             finally:
                 self._model.forget_encoding()  # type: ignore[attr-defined]
 
-    def _detect_locked(self, audio: np.ndarray, pad_or_trim: Any) -> tuple[str, float]:
+    def _detect_locked(self, audio: np.ndarray) -> tuple[str, float]:
+        from faster_whisper.audio import pad_or_trim
+
         model = self._model
         # The same first window that transcribe() encodes, so its encoding is cached for it.
         features = model.feature_extractor(audio)
@@ -224,15 +224,13 @@ class WhisperEngine:
         best = max(allowed, key=lambda lang: allowed[lang])
         return best, float(allowed[best])
 
-    def _transcribe_locked(
-        self, audio: np.ndarray, language: str | None, pad_or_trim: Any
-    ) -> Transcription | None:
+    def _transcribe_locked(self, audio: np.ndarray, language: str | None) -> Transcription | None:
         if not self.multilingual:
             language, language_probability = "en", 1.0
         elif language is None:
-            language, language_probability = self._detect_locked(audio, pad_or_trim)
+            language, language_probability = self._detect_locked(audio)
         else:
-            language_probability = 1.0
+            language_probability = 1.0  # fixed by the caller
 
         segments, _info = self._model.transcribe(
             audio,
@@ -245,46 +243,53 @@ class WhisperEngine:
             log_prob_threshold=AVG_LOGPROB_MIN,
             compression_ratio_threshold=COMPRESSION_RATIO_MAX,
         )
-        kept = [s for s in segments if not _is_garbage_segment(s)]
-        if not kept:
-            return None
+        return build_transcription(list(segments), audio, language, language_probability)
 
-        text = _SPACES.sub(" ", "".join(s.text for s in kept)).strip()
-        if not any(ch.isalnum() for ch in text):
-            return None
-        no_speech_prob = max(s.no_speech_prob for s in kept)
-        if is_silence_hallucination(text, language) and (
-            rms_dbfs(audio) < LOW_ENERGY_DBFS or no_speech_prob > HALLUCINATION_NO_SPEECH_PROB
-        ):
-            return None
 
-        words = [
-            Word(
-                text=w.word.strip(),
-                start_ms=round(w.start * 1000),
-                end_ms=round(w.end * 1000),
-                probability=float(w.probability),
-            )
-            for s in kept
-            for w in (s.words or [])
-            if w.word.strip()
-        ]
-        n_tokens = [max(len(s.tokens), 1) for s in kept]
-        avg_logprob = sum(s.avg_logprob * n for s, n in zip(kept, n_tokens, strict=True)) / sum(
-            n_tokens
+def build_transcription(
+    segments: Sequence[Any], audio: np.ndarray, language: str, language_probability: float
+) -> Transcription | None:
+    """Turns faster-whisper segments into a Transcription, or None if they are not speech."""
+    kept = [s for s in segments if not _is_garbage_segment(s)]
+    if not kept:
+        return None
+
+    text = _SPACES.sub(" ", "".join(s.text for s in kept)).strip()
+    if not any(ch.isalnum() for ch in text):
+        return None
+    no_speech_prob = max(s.no_speech_prob for s in kept)
+    if is_silence_hallucination(text, language) and (
+        rms_dbfs(audio) < LOW_ENERGY_DBFS or no_speech_prob > HALLUCINATION_NO_SPEECH_PROB
+    ):
+        return None
+
+    words = [
+        Word(
+            text=w.word.strip(),
+            start_ms=round(w.start * 1000),
+            end_ms=round(w.end * 1000),
+            probability=float(w.probability),
         )
-        confidence = (
-            sum(w.probability for w in words) / len(words) if words else float(np.exp(avg_logprob))
-        )
-        return Transcription(
-            text=text,
-            language=language,
-            language_probability=language_probability,
-            confidence=confidence,
-            words=words,
-            avg_logprob=avg_logprob,
-            no_speech_prob=no_speech_prob,
-        )
+        for s in kept
+        for w in (s.words or [])
+        if w.word.strip()
+    ]
+    n_tokens = [max(len(s.tokens), 1) for s in kept]
+    avg_logprob = sum(s.avg_logprob * n for s, n in zip(kept, n_tokens, strict=True)) / sum(
+        n_tokens
+    )
+    confidence = (
+        sum(w.probability for w in words) / len(words) if words else float(np.exp(avg_logprob))
+    )
+    return Transcription(
+        text=text,
+        language=language,
+        language_probability=language_probability,
+        confidence=confidence,
+        words=words,
+        avg_logprob=avg_logprob,
+        no_speech_prob=no_speech_prob,
+    )
 
 
 def _is_garbage_segment(segment: Any) -> bool:

@@ -20,6 +20,9 @@ never matter):
   both "real agent" and "agent".
 """
 
+# Phrase lists are multilingual on purpose: Cyrillic letters that look Latin are not a mistake.
+# ruff: noqa: RUF001
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,4 @@
-"""Text normalization shared by the keyword rules (not by the embedding model, which wants raw text)."""
+"""Text normalization for the keyword rules (the embedding model gets the raw text)."""
 
 from __future__ import annotations
 

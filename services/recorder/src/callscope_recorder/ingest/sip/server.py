@@ -13,6 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 
 from ...calls import CallRecorder
 from ...domain.call import CallSession
@@ -51,8 +52,8 @@ class SipUdpProtocol(asyncio.DatagramProtocol):
         self._server = server
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self._server.transport = transport
+        # uvloop's UDP transport does not subclass asyncio.DatagramTransport, so no isinstance.
+        self._server.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self._server.on_datagram(data, addr)

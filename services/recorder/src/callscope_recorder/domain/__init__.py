@@ -1,0 +1,1 @@
+"""Pure recorder logic: channel audio and recorded calls (no I/O wiring)."""

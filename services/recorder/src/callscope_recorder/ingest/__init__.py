@@ -1,0 +1,1 @@
+"""Media and signalling ingest: SIPREC over SIP/UDP and RTP."""

@@ -1,0 +1,1 @@
+"""SIP for the SIPREC recording server: message parsing/building and SIPREC offers."""
