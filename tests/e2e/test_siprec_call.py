@@ -18,13 +18,13 @@ import pytest
 
 from callscope.v1 import events_pb2
 from callscope_core.channels import channel_name
-from callscope_core.devtools import TestCall, TopicTail, run_sipp
+from callscope_core.devtools import SampleCall, TopicTail, run_sipp
 from callscope_core.topics import ALERTS, CALL_EVENTS, TRANSCRIPTS
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-ESCALATION = TestCall(REPO / "tests" / "data" / "calls" / "escalation_en")
+ESCALATION = SampleCall(REPO / "tests" / "data" / "calls" / "escalation_en")
 
 
 def words(text: str) -> list[str]:

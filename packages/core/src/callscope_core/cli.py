@@ -144,7 +144,7 @@ async def _demo(state: dict, call_dir: Path, timeout: float) -> bool:
     from callscope.v1 import events_pb2
 
     from .channels import channel_name
-    from .devtools import TestCall, TopicTail, run_sipp
+    from .devtools import SampleCall, TopicTail, run_sipp
     from .topics import ALERTS, CALL_EVENTS, TRANSCRIPTS
 
     endpoints = state["endpoints"]
@@ -152,7 +152,7 @@ async def _demo(state: dict, call_dir: Path, timeout: float) -> bool:
         endpoints["kafka_bootstrap"], [CALL_EVENTS.name, TRANSCRIPTS.name, ALERTS.name]
     )
     await tail.start()
-    call = TestCall(call_dir)
+    call = SampleCall(call_dir)
     typer.echo(
         f"Sending {call_dir} ({call.duration_ms / 1000:.1f} s) over SIPREC with SIPp to "
         f"{endpoints['sip_host']}:{endpoints['sip_port']} ...\n"

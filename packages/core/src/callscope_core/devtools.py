@@ -44,7 +44,7 @@ class SippMissingError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class TestCall:
+class SampleCall:
     """A committed test call: two channels of audio as a pcap, and what is said in it."""
 
     directory: Path
@@ -71,7 +71,7 @@ def sipp_binary() -> str:
 
 
 def sipp_command(
-    call: TestCall, sip_host: str, sip_port: int, *, calls: int = 1, rate: float = 1.0
+    call: SampleCall, sip_host: str, sip_port: int, *, calls: int = 1, rate: float = 1.0
 ) -> list[str]:
     """SIPp as a SIPREC client: an INVITE with SDP + rs-metadata, both streams played from
     the pcap in real time, then BYE."""
@@ -109,7 +109,7 @@ def sipp_command(
 
 
 async def run_sipp(
-    call: TestCall, sip_host: str, sip_port: int, workdir: Path, **kwargs: float
+    call: SampleCall, sip_host: str, sip_port: int, workdir: Path, **kwargs: float
 ) -> subprocess.CompletedProcess[bytes]:
     """Run SIPp to completion; SIPp writes its logs into workdir."""
     workdir.mkdir(parents=True, exist_ok=True)
