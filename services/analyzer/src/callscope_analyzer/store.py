@@ -151,3 +151,59 @@ class AnalyzerStore:
             await conn.execute(
                 "UPDATE analyzer.alerts SET published_at = now() WHERE alert_id = %s", (alert_id,)
             )
+
+
+class SupervisorQueries:
+    """Read side for the Supervisor gRPC API (the analyzer's own tables only)."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def _all(self, sql: str, params: tuple[object, ...]) -> list[dict[str, object]]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(sql, params)
+            return list(await cur.fetchall())
+
+    async def call(self, call_id: str) -> dict[str, object] | None:
+        rows = await self._all(
+            "SELECT call_id, queue, agent_id, language, started_at, ended_at"
+            " FROM analyzer.calls WHERE call_id = %s",
+            (call_id,),
+        )
+        return rows[0] if rows else None
+
+    async def utterances(self, call_id: str) -> list[dict[str, object]]:
+        return await self._all(
+            "SELECT * FROM analyzer.utterances WHERE call_id = %s ORDER BY start_ms, channel",
+            (call_id,),
+        )
+
+    async def alerts(self, call_id: str) -> list[dict[str, object]]:
+        return await self._all(
+            "SELECT a.*, c.queue, c.agent_id FROM analyzer.alerts a"
+            " LEFT JOIN analyzer.calls c USING (call_id) WHERE a.call_id = %s ORDER BY at_ms",
+            (call_id,),
+        )
+
+    async def live_calls(self, queue: str | None) -> list[dict[str, object]]:
+        return await self._all(
+            "SELECT call_id, queue, agent_id, language, started_at FROM analyzer.calls"
+            " WHERE ended_at IS NULL AND started_at IS NOT NULL"
+            " AND (%s::text IS NULL OR queue = %s) ORDER BY started_at",
+            (queue, queue),
+        )
+
+    async def acknowledge(self, alert_id: str, by: str) -> dict[str, object] | None:
+        """First acknowledgement wins; acknowledging again is harmless and returns the row."""
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "UPDATE analyzer.alerts SET acknowledged_by = %s, acknowledged_at = now()"
+                " WHERE alert_id = %s AND acknowledged_at IS NULL",
+                (by, alert_id),
+            )
+            cur = await conn.execute(
+                "SELECT alert_id, call_id, acknowledged_by FROM analyzer.alerts"
+                " WHERE alert_id = %s",
+                (alert_id,),
+            )
+            return await cur.fetchone()
