@@ -8,9 +8,10 @@ CALLSCOPE := $(VENV)/bin/callscope
 STAMP := $(VENV)/.callscope-installed
 PACKAGES := -e packages/core[local] -e services/recorder -e services/transcriber \
             -e services/analyzer -e services/retention
+IMAGE ?= callscope/callscope:0.1.0
 export HF_HUB_OFFLINE := 1
 
-.PHONY: help setup system-packages node-tools models demo demo-down test test-unit lint format protos asyncapi proto-check proto-release bench clean
+.PHONY: help setup system-packages node-tools models demo demo-down test test-unit lint format protos asyncapi proto-check proto-release chart-docs image bench clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -71,6 +72,12 @@ proto-check: $(STAMP) ## Lint protos/ and check them against the last release
 
 proto-release: $(STAMP) ## Snapshot the released protos (protos/released/); REF=<tag> for a tag
 	$(PY) tools/release_protos.py $(if $(REF),--ref $(REF))
+
+chart-docs: $(STAMP) ## Regenerate the Helm chart's values.schema.json and README from values.yaml
+	$(PY) deploy/helm/callscope/tools/generate.py
+
+image: ## Build the container image (needs Docker with BuildKit)
+	docker build --platform linux/amd64 -t $(IMAGE) .
 
 clean: ## Remove the virtualenv and local stack data
 	-$(CALLSCOPE) stack down
