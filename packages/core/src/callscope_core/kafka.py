@@ -5,6 +5,11 @@ has written its output, and handlers are idempotent on each message's natural ke
 A record that cannot be decoded (or that a handler rejects as permanently invalid) is parked
 on the dead-letter topic with the reason, and the consumer goes on. Any other handler error
 is treated as transient (database or broker down) and retried with back-off, never skipped.
+
+Observability lives here once for every service: a PRODUCER span per publish and a CONSUMER
+span per record processed (messaging semantic conventions, W3C context in the headers), and
+the metrics records published/processed/dead-lettered, publish and process durations, and
+consumer lag per partition (highwater - position, refreshed as the consumer fetches).
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +29,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from google.protobuf.message import Message
 from opentelemetry import trace
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from callscope.v1 import events_pb2
 
+from . import metrics
 from .serialization import CONTENT_TYPE_HEADER, PayloadError, content_type_for, decode
 from .settings import CoreSettings
 from .topics import DEADLETTER, Topic
@@ -34,6 +42,25 @@ from .tracing import extract_context, inject_headers
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("callscope.kafka")
+
+RECORDS_PUBLISHED = metrics.counter(metrics.KAFKA_RECORDS_PUBLISHED)
+PUBLISH_DURATION = metrics.histogram(metrics.KAFKA_PUBLISH_DURATION)
+RECORDS_PROCESSED = metrics.counter(metrics.KAFKA_RECORDS_PROCESSED)
+RECORDS_DEAD_LETTERED = metrics.counter(metrics.KAFKA_RECORDS_DEAD_LETTERED)
+PROCESS_DURATION = metrics.histogram(metrics.KAFKA_PROCESS_DURATION)
+_CONSUMERS: weakref.WeakSet[EventConsumer] = weakref.WeakSet()
+
+
+def _observe_lag(options: CallbackOptions) -> Iterable[Observation]:
+    for consumer in list(_CONSUMERS):
+        for (topic, partition), lag in list(consumer.lag.items()):
+            yield Observation(
+                lag,
+                {"consumer_group": consumer.group_id, "topic": topic, "partition": partition},
+            )
+
+
+CONSUMER_LAG = metrics.observable(metrics.KAFKA_CONSUMER_LAG, _observe_lag)
 
 
 class PermanentError(Exception):
@@ -135,11 +162,15 @@ class EventProducer:
     async def _send(
         self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
     ) -> None:
-        deadline = time.monotonic() + self._retry_for_s
+        started = time.monotonic()
+        deadline = started + self._retry_for_s
         delay = 0.2
         while True:
             try:
                 await self._producer.send_and_wait(topic, value, key=key, headers=headers)
+                attributes = {"topic": topic}
+                RECORDS_PUBLISHED.add(1, attributes)
+                PUBLISH_DURATION.record(time.monotonic() - started, attributes)
                 return
             except KafkaError as exc:
                 if time.monotonic() + delay > deadline:
@@ -150,11 +181,13 @@ class EventProducer:
 
 
 class _AssignmentTracker(ConsumerRebalanceListener):
-    def __init__(self) -> None:
+    def __init__(self, lag: dict[tuple[str, int], int]) -> None:
         self.assigned = asyncio.Event()
+        self._lag = lag
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        return None
+        for tp in revoked:  # another member reports these now
+            self._lag.pop((tp.topic, tp.partition), None)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self.assigned.set()
@@ -179,7 +212,10 @@ class EventConsumer:
         self._topics = [t.name if isinstance(t, Topic) else t for t in topics]
         self._handler = handler
         self._dead_letters = dead_letters
-        self._listener = _AssignmentTracker()
+        # (topic, partition) -> highwater - position, for the lag gauge.
+        self.lag: dict[tuple[str, int], int] = {}
+        self._lag_refreshed = 0.0
+        self._listener = _AssignmentTracker(self.lag)
         self._consumer = AIOKafkaConsumer(
             client_id=f"{settings.kafka_client_id}-{service}",
             group_id=group_id,
@@ -191,6 +227,11 @@ class EventConsumer:
         )
         self.processed = 0
         self.dead_lettered = 0
+        _CONSUMERS.add(self)
+
+    @property
+    def group_id(self) -> str:
+        return self._group_id
 
     @property
     def assigned(self) -> asyncio.Event:
@@ -218,6 +259,24 @@ class EventConsumer:
                         break
                 if records:
                     await self._commit(tp, records[-1].offset + 1)
+            await self._refresh_lag(bool(batches))
+
+    async def _refresh_lag(self, processed: bool) -> None:
+        """Lag per assigned partition: the highwater of the last fetch (Tansu's end_offsets
+        is not reliable) minus our position. At most once a second unless records came."""
+        now = time.monotonic()
+        if not processed and now - self._lag_refreshed < 1.0:
+            return
+        self._lag_refreshed = now
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue  # nothing fetched from it yet
+            try:
+                position = await self._consumer.position(tp)
+            except KafkaError:
+                continue
+            self.lag[(tp.topic, tp.partition)] = max(highwater - position, 0)
 
     async def _commit(self, tp: Any, offset: int) -> None:
         try:
@@ -247,6 +306,8 @@ class EventConsumer:
             timestamp_ms=record.timestamp,
         )
         delay = 0.2
+        started = time.monotonic()
+        attributes = {"consumer_group": self._group_id, "topic": record.topic}
         while True:
             with tracer.start_as_current_span(
                 f"process {record.topic}",
@@ -265,6 +326,8 @@ class EventConsumer:
                 try:
                     await self._handler(event)
                     self.processed += 1
+                    RECORDS_PROCESSED.add(1, attributes)
+                    PROCESS_DURATION.record(time.monotonic() - started, attributes)
                     return
                 except PermanentError as exc:
                     span.set_status(Status(StatusCode.ERROR, str(exc)))
@@ -310,6 +373,7 @@ class EventConsumer:
             DEADLETTER.name, record.key, letter.SerializeToString(), out_headers
         )
         self.dead_lettered += 1
+        RECORDS_DEAD_LETTERED.add(1, {"consumer_group": self._group_id, "topic": record.topic})
 
 
 async def _retry_connect(start: Callable[[], Awaitable[None]], what: str) -> None:

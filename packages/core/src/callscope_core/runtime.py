@@ -1,5 +1,6 @@
-"""The one place a service process is wired: logging, tracing, migrations, the database pool,
-the Kafka producer and consumers, the gRPC server with health, and orderly shutdown.
+"""The one place a service process is wired: logging, tracing, metrics, migrations, the
+database pool, the Kafka producer and consumers, the gRPC server with health, and orderly
+shutdown.
 
     async with ServiceRuntime("analyzer", settings, grpc_port=..., grpc_services=[...]) as rt:
         rt.add_consumer("callscope-analyzer", [TRANSCRIPTS], handler)
@@ -23,10 +24,11 @@ from psycopg_pool import AsyncConnectionPool
 from .db import migrate, open_pool
 from .kafka import EventConsumer, EventProducer, Handler
 from .logs import setup_logging
+from .metrics import MetricsHandle, setup_metrics
 from .service import GrpcServer
 from .settings import CoreSettings
 from .topics import Topic
-from .tracing import setup_tracing
+from .tracing import instrument_grpc, instrument_psycopg, setup_tracing
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,9 @@ class ServiceRuntime:
         self.producer = EventProducer(settings, name)
         self.grpc: GrpcServer | None = None
         self.consumers: list[EventConsumer] = []
+        self._background: list[Callable[[asyncio.Event], Awaitable[None]]] = []
         self.tracer_provider: TracerProvider | None = None
+        self.metrics: MetricsHandle | None = None
 
     @property
     def db(self) -> AsyncConnectionPool:
@@ -63,8 +67,13 @@ class ServiceRuntime:
     async def __aenter__(self) -> ServiceRuntime:
         setup_logging(self.name, self.settings.log_level, self.settings.log_format)
         self.tracer_provider = setup_tracing(self.name, self.settings.trace_file)
+        self.metrics = setup_metrics(
+            self.name, self.settings.metrics_port, self.settings.metrics_host
+        )
+        instrument_grpc()  # before the server is created
         if self._migrations_package:
             await migrate(self.settings.database_url, self.name, self._migrations_package)
+            instrument_psycopg()
             self.pool = await open_pool(self.settings.database_url, self.settings.database_pool_max)
         await self.producer.start()
         self.grpc = GrpcServer(self._grpc_host, self._grpc_port, self._grpc_services)
@@ -79,6 +88,10 @@ class ServiceRuntime:
         self.consumers.append(consumer)
         return consumer
 
+    def add_background(self, job: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+        """A task `serve` runs beside the consumers until `stop` (e.g. a periodic gauge)."""
+        self._background.append(job)
+
     async def serve(
         self,
         stop: asyncio.Event,
@@ -90,7 +103,7 @@ class ServiceRuntime:
         for consumer in self.consumers:
             await consumer.start()
         tasks = [asyncio.create_task(c.run(stop)) for c in self.consumers]
-        tasks += [asyncio.create_task(job(stop)) for job in background]
+        tasks += [asyncio.create_task(job(stop)) for job in [*self._background, *background]]
         # Consumers only get partitions while their fetch loop runs, so wait after starting it.
         await asyncio.wait_for(
             asyncio.gather(*(c.assigned.wait() for c in self.consumers)), ready_timeout
@@ -122,6 +135,9 @@ class ServiceRuntime:
             await self.producer.stop()
         if self.pool is not None:
             await self.pool.close()
+        if self.metrics is not None:
+            with contextlib.suppress(Exception):
+                self.metrics.shutdown()
         if self.tracer_provider is not None:
             self.tracer_provider.shutdown()
         log.info("%s stopped", self.name)

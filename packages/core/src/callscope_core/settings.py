@@ -54,6 +54,10 @@ class CoreSettings(BaseSettings):
     # Local stack and tests: spans are also written as JSON lines to this file.
     trace_file: Path | None = None
     health_port: int | None = Field(None, ge=0, le=65535)
+    # Prometheus scrape endpoint (HTTP, path /metrics); 0 turns it off. OTLP export of traces
+    # and metrics is configured by the standard OTEL_* variables (docs/observability.md).
+    metrics_port: int = Field(9464, ge=0, le=65535)
+    metrics_host: str = "0.0.0.0"
 
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)

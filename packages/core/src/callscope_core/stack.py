@@ -4,6 +4,10 @@ store and the four services, each its own process, all on 127.0.0.1.
 `callscope stack up` starts a detached supervisor process (`python -m callscope_core.stack`)
 that owns every child, restarts a service that dies, and stops everything in order on
 SIGTERM (`callscope stack down`). Its state, endpoints included, is in <dir>/stack.json.
+
+Services inherit the caller's environment, so OTEL_* variables given to `up` (or set around it)
+reach them: with OTEL_EXPORTER_OTLP_ENDPOINT set they export traces and metrics over OTLP.
+Each service also gets its own Prometheus port (endpoints.metrics).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +85,7 @@ class Endpoints:
     grpc: dict[str, int]
     trace_file: str
     rtp_ports: tuple[int, int]
+    metrics: dict[str, int] = field(default_factory=dict)  # Prometheus port of each service
 
 
 @dataclass
@@ -222,6 +228,8 @@ class Supervisor:
                     "CALLSCOPE_ANALYZER_CACHE_DIR", str(Path(".callscope/cache").resolve())
                 ),
                 f"CALLSCOPE_{name.upper()}_GRPC_PORT": str(endpoints.grpc[name]),
+                "CALLSCOPE_METRICS_PORT": str(endpoints.metrics[name]),
+                "CALLSCOPE_METRICS_HOST": "127.0.0.1",
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -264,6 +272,7 @@ class Supervisor:
             grpc={name: free_port() for name in SERVICES},
             trace_file=str(self.dir / "traces" / "spans.jsonl"),
             rtp_ports=(rtp_base, rtp_base + 9999),
+            metrics={name: free_port() for name in SERVICES},
         )
         settings = CoreSettings(kafka_bootstrap_servers=kafka, kafka_idempotence=False)
         await ensure_topics(settings, ALL_TOPICS)
@@ -354,7 +363,14 @@ async def supervise(directory: Path, services: tuple[str, ...]) -> int:
 # -- client side, used by the CLI ---------------------------------------------------------
 
 
-def up(directory: Path, services: tuple[str, ...] = SERVICES, timeout: float = 300) -> dict:
+def up(
+    directory: Path,
+    services: tuple[str, ...] = SERVICES,
+    timeout: float = 300,
+    env: Mapping[str, str] | None = None,
+) -> dict:
+    """Start the stack in `directory` (or return the one already running there). `env` is
+    added to the environment the supervisor, and so every service, runs with."""
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     state = read_state(directory)
@@ -371,6 +387,7 @@ def up(directory: Path, services: tuple[str, ...] = SERVICES, timeout: float = 3
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,  # outlives the CLI; `down` stops it
+        env={**os.environ, **env} if env else None,
     )
     out.close()
     deadline = time.monotonic() + timeout

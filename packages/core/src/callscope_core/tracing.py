@@ -1,16 +1,23 @@
 """OpenTelemetry set-up and W3C trace-context propagation through Kafka record headers.
 
-Exporters: OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set and the exporter package is installed;
-a JSON-lines file when CALLSCOPE_TRACE_FILE is set (the local stack and the e2e tests read it).
+Configured by the standard OTEL_* variables. Exporters: OTLP/gRPC when
+OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set, unless
+OTEL_TRACES_EXPORTER says otherwise (batching per OTEL_BSP_*); a JSON-lines file when
+CALLSCOPE_TRACE_FILE is set (the local stack and the e2e tests read it).
+
+Library spans: gRPC aio servers and clients (health checks and reflection left out) and
+psycopg. Kafka spans are our own (kafka.py): the aiokafka instrumentation does not fit a
+getmany() consumer, see docs/observability.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from opentelemetry import context as otel_context
@@ -72,23 +79,76 @@ def _jsonable(value: object) -> object:
     return str(value)
 
 
+def service_resource(service_name: str) -> Resource:
+    """The resource of a service's spans and metrics (OTEL_RESOURCE_ATTRIBUTES adds to it)."""
+    return Resource.create({"service.name": service_name, "service.namespace": "callscope"})
+
+
+def otlp_enabled(signal: str) -> bool:
+    """OTLP export of `signal` ("traces" or "metrics") is on when an endpoint is configured and
+    OTEL_<SIGNAL>_EXPORTER does not name another exporter (e.g. "none")."""
+    upper = signal.upper()
+    exporters = os.environ.get(f"OTEL_{upper}_EXPORTER", "otlp")
+    if "otlp" not in [e.strip().lower() for e in exporters.split(",")]:
+        return False
+    return bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get(f"OTEL_EXPORTER_OTLP_{upper}_ENDPOINT")
+    )
+
+
 def setup_tracing(service_name: str, trace_file: Path | None) -> TracerProvider:
-    resource = Resource.create({"service.name": service_name, "service.namespace": "callscope"})
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=service_resource(service_name))
     if trace_file is not None:
         # Simple (synchronous) so spans are on disk as soon as they end: tests read them live.
         provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(trace_file)))
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-    ):
-        try:
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        except ImportError:
-            log.warning("OTEL_EXPORTER_OTLP_ENDPOINT is set but the OTLP exporter is not installed")
-        else:
-            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    if otlp_enabled("traces"):
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     return provider
+
+
+def instrument_grpc() -> None:
+    """Spans for every aio gRPC server and client created from now on, with W3C context in
+    the call metadata. Health checks (probes, every few seconds) and reflection would each be
+    a one-span trace of no interest: they are left out."""
+    from opentelemetry.instrumentation.grpc import (
+        GrpcAioInstrumentorClient,
+        GrpcAioInstrumentorServer,
+        filters,
+    )
+
+    wanted = filters.negate(
+        filters.any_of(filters.health_check(), filters.service_prefix("grpc.reflection"))
+    )
+    for instrumentor in (
+        GrpcAioInstrumentorServer(filter_=wanted),
+        GrpcAioInstrumentorClient(filter_=wanted),
+    ):
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument()
+
+
+def instrument_psycopg() -> None:
+    """A client span per SQL statement on connections opened from now on (after migrations,
+    so start-up does not make a trace per migration query)."""
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+
+    instrumentor = PsycopgInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(enable_commenter=False)
+
+
+@contextlib.contextmanager
+def untraced() -> Iterator[None]:
+    """No library spans inside: for periodic housekeeping queries that would otherwise each
+    start a trace of their own."""
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    with suppress_instrumentation():
+        yield
 
 
 class _HeaderSetter:

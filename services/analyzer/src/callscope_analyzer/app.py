@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 
 from callscope.v1 import common_pb2, events_pb2, supervisor_pb2, supervisor_pb2_grpc
+from callscope_core import metrics
 from callscope_core.channels import channel_name, channel_value
 from callscope_core.kafka import ConsumedEvent, EventProducer, PermanentError
 from callscope_core.runtime import ServiceRuntime
@@ -21,6 +23,9 @@ from .store import AnalyzerStore
 log = logging.getLogger(__name__)
 
 ALERT_NAMESPACE = uuid.UUID("5b0c2a52-7d0e-4a7e-9a51-3f7d1f7c2a10")
+
+ALERT_LATENCY = metrics.histogram(metrics.ANALYZER_ALERT_LATENCY)
+ALERTS_RAISED = metrics.counter(metrics.ANALYZER_ALERTS_RAISED)
 
 
 class TranscriptAnalyzer:
@@ -42,7 +47,7 @@ class TranscriptAnalyzer:
         message = event.message
         if isinstance(message, events_pb2.TranscriptSegment):
             if message.kind == events_pb2.TranscriptSegment.KIND_FINAL:
-                await self.on_final(message)
+                await self.on_final(message, published_s=event.timestamp_ms / 1000 or None)
         elif isinstance(message, events_pb2.CallStarted):
             agent = next(
                 (p.aor for p in message.participants if p.channel == common_pb2.CHANNEL_AGENT),
@@ -54,7 +59,10 @@ class TranscriptAnalyzer:
         elif isinstance(message, events_pb2.CallEnded):
             await self._store.end_call(message.call_id)
 
-    async def on_final(self, segment: events_pb2.TranscriptSegment) -> None:
+    async def on_final(
+        self, segment: events_pb2.TranscriptSegment, published_s: float | None = None
+    ) -> None:
+        """`published_s`: when the FINAL was published (epoch s), for the alert latency."""
         try:
             channel = channel_name(segment.channel)
         except ValueError as exc:
@@ -96,9 +104,11 @@ class TranscriptAnalyzer:
         )
         await self._producer.publish(ANALYSIS, segment.call_id, analysis)
         if phrases:
-            await self.evaluate_human_requests(segment.call_id, segment.version)
+            await self.evaluate_human_requests(segment.call_id, segment.version, published_s)
 
-    async def evaluate_human_requests(self, call_id: str, version: int) -> None:
+    async def evaluate_human_requests(
+        self, call_id: str, version: int, trigger_published_s: float | None = None
+    ) -> None:
         requests = await self._store.human_requests(call_id, version)
         window = self._settings.human_request_window_s
         decision = decide_escalation(
@@ -147,6 +157,10 @@ class TranscriptAnalyzer:
         )
         alert.raised_at.GetCurrentTime()
         await self._producer.publish(ALERTS, call_id, alert)
+        ALERTS_RAISED.add(1, {"rule": "human_request", "severity": "warning"})
+        if trigger_published_s is not None:
+            latency = max(time.time() - trigger_published_s, 0.0)
+            ALERT_LATENCY.record(latency, {"rule": "human_request"})
         await self._store.mark_published(alert_id)
         log.info("alert %s on call %s: %s", alert_id, call_id, decision.reason)
 

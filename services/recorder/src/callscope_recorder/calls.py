@@ -2,6 +2,9 @@
 
 Each call is one trace: the span opened at the SIP INVITE is the parent of every event the
 call publishes, so transcriber and analyzer spans join it through the Kafka headers.
+
+Metrics measured here: calls active and ended, RTP packets lost per channel (reported from the
+jitter buffer's counts as segments go out), and bytes of recordings stored.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 
 from callscope.v1 import events_pb2
+from callscope_core import metrics
 from callscope_core.channels import channel_value
 from callscope_core.kafka import EventProducer
 from callscope_core.topics import AUDIO_SEGMENTS, CALL_EVENTS
@@ -31,6 +35,11 @@ from .storage import RecordingStore
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("callscope.recorder")
 
+CALLS_ACTIVE = metrics.up_down_counter(metrics.RECORDER_CALLS_ACTIVE)
+CALLS_ENDED = metrics.counter(metrics.RECORDER_CALLS_ENDED)
+RTP_LOST = metrics.counter(metrics.RECORDER_RTP_PACKETS_LOST)
+RECORDINGS_STORED = metrics.counter(metrics.RECORDER_RECORDINGS_STORED)
+
 
 @dataclass
 class ActiveCall:
@@ -42,6 +51,17 @@ class ActiveCall:
     pump: asyncio.Task[None] | None = None
     last_media: float = field(default_factory=time.monotonic)
     ending: asyncio.Task[None] | None = None
+    lost_reported: dict[str, int] = field(default_factory=dict)
+
+    def report_loss(self) -> None:
+        """Add what the jitter buffers counted as lost since the last report (a reordered
+        packet can lower the count; the metric only ever goes up)."""
+        for channel, audio in self.session.audio.items():
+            lost = audio.stats.lost
+            before = self.lost_reported.get(channel, 0)
+            if lost > before:
+                RTP_LOST.add(lost - before, {"channel": channel})
+                self.lost_reported[channel] = lost
 
 
 class CallRecorder:
@@ -61,6 +81,18 @@ class CallRecorder:
     def new_call_id(self) -> str:
         return str(uuid.uuid4())
 
+    def open_call_span(self, call_id: str, source: str, external_call_id: str) -> Span:
+        """The root span of a call's trace, opened when the offer arrives (the SIP INVITE)
+        and ended when the recording is stored."""
+        return tracer.start_span(
+            f"{source} call",
+            kind=trace.SpanKind.SERVER,
+            attributes={
+                "callscope.call_id": call_id,
+                "callscope.external_call_id": external_call_id,
+            },
+        )
+
     async def start_call(
         self,
         session: CallSession,
@@ -68,17 +100,15 @@ class CallRecorder:
         stream_indexes: list[int],
         participants: list[dict[str, str]],
         rs_metadata: str | None,
+        span: Span | None = None,
     ) -> list[int]:
-        """Open one RTP socket per stream and start recording; returns the RTP ports."""
-        span = tracer.start_span(
-            f"{session.source} call",
-            kind=trace.SpanKind.SERVER,
-            attributes={
-                "callscope.call_id": session.call_id,
-                "callscope.external_call_id": session.external_call_id,
-                "callscope.queue": session.queue,
-            },
-        )
+        """Open one RTP socket per stream and start recording; returns the RTP ports.
+
+        `span` is the call's span from open_call_span; one is opened when not given. When
+        no ports can be had, OSError is raised and ending the span is the caller's job."""
+        if span is None:
+            span = self.open_call_span(session.call_id, session.source, session.external_call_id)
+        span.set_attribute("callscope.queue", session.queue)
         active = ActiveCall(session, span, participants, rs_metadata)
 
         def sink_for(index: int):  # type: ignore[no-untyped-def]
@@ -94,6 +124,7 @@ class CallRecorder:
         )
         active.transports = transports
         self.calls[session.call_id] = active
+        CALLS_ACTIVE.add(1)
         active.pump = asyncio.create_task(self._pump(active))
         return ports
 
@@ -147,6 +178,7 @@ class CallRecorder:
                 )
                 if segments:
                     await self._publish_segments(active, segments)
+                    active.report_loss()
                 else:
                     await asyncio.sleep(0.05)
 
@@ -165,14 +197,22 @@ class CallRecorder:
         for transport in active.transports:
             transport.close()
         ended_at = datetime.now(UTC)
+        result = "failed"
         try:
             if active.pump is not None:
                 # Let the pump finish what it started (CallStarted first, segments in order).
                 with contextlib.suppress(asyncio.CancelledError):
                     await active.pump
-            with trace.use_span(active.span, end_on_exit=False):
+            with (
+                trace.use_span(active.span, end_on_exit=False),
+                tracer.start_as_current_span(
+                    "finish call", attributes={"callscope.end_reason": reason}
+                ),
+            ):
                 await self._publish_segments(active, session.final_segments())
+                active.report_loss()
                 stored = await self._store.save_recording(session)
+                RECORDINGS_STORED.add(stored.size)
                 await self._store.call_ended(session, reason, ended_at, stored)
                 segments = {c: n for c, n in session.next_seq.items()}
                 ended = events_pb2.CallEnded(
@@ -200,21 +240,25 @@ class CallRecorder:
                         queue=session.queue,
                     ),
                 )
-            log.info(
-                "call %s ended (%s): %d ms stored as %s; media %s",
-                session.call_id,
-                reason,
-                session.duration_ms,
-                stored.key,
-                session.media_stats(),
-            )
+                result = "stored"
+                log.info(
+                    "call %s ended (%s): %d ms stored as %s; media %s",
+                    session.call_id,
+                    reason,
+                    session.duration_ms,
+                    stored.key,
+                    session.media_stats(),
+                )
         except Exception as exc:
             active.span.record_exception(exc)
+            active.span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
             log.exception("call %s: finishing the recording failed", session.call_id)
             raise
         finally:
             active.span.end()
             self.calls.pop(session.call_id, None)
+            CALLS_ACTIVE.add(-1)
+            CALLS_ENDED.add(1, {"reason": reason, "result": result})
 
     async def reap_silent_calls(self, stop: asyncio.Event) -> None:
         """End calls that lost their signalling: no RTP and no BYE for media_timeout_s."""

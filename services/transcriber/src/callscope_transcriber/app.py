@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from opentelemetry import trace
 
 from callscope.v1 import events_pb2
+from callscope_core import metrics
 from callscope_core.channels import channel_name
 from callscope_core.kafka import ConsumedEvent, EventProducer, PermanentError
 from callscope_core.runtime import ServiceRuntime
@@ -27,6 +28,10 @@ from .store import TranscriptStore
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("callscope.transcriber")
 
+REALTIME_FACTOR = metrics.histogram(metrics.TRANSCRIBER_REALTIME_FACTOR)
+LAG = metrics.histogram(metrics.TRANSCRIBER_LAG)
+UTTERANCES = metrics.counter(metrics.TRANSCRIBER_UTTERANCES)
+
 LIVE_VERSION = 1
 SAMPLE_RATE = 8000
 
@@ -38,6 +43,14 @@ class ChannelState:
     next_seq: int = 0
     next_utterance: int = 0
     last_seen: float = field(default_factory=time.monotonic)
+    # Wall-clock time (epoch s) at which the channel's audio position 0 was live, estimated as
+    # the earliest (segment publish time - segment end); None until a segment has come.
+    live_origin: float | None = None
+
+    def saw_segment(self, published_s: float, end_ms: int) -> None:
+        origin = published_s - end_ms / 1000
+        if self.live_origin is None or origin < self.live_origin:
+            self.live_origin = origin
 
 
 class LiveTranscriber:
@@ -93,6 +106,8 @@ class LiveTranscriber:
             )
         state.next_seq = segment.seq + 1
         state.last_seen = time.monotonic()
+        if event.timestamp_ms > 0:
+            state.saw_segment(event.timestamp_ms / 1000, segment.start_ms + segment.duration_ms)
         utterances = state.segmenter.feed(segment.audio, segment.start_ms)
         if segment.last:
             utterances += state.segmenter.flush()
@@ -103,17 +118,26 @@ class LiveTranscriber:
     async def _transcribe(
         self, call_id: str, channel: int, state: ChannelState, utterance: Utterance
     ) -> None:
+        audio_ms = utterance.end_ms - utterance.start_ms
         with tracer.start_as_current_span(
             "transcribe utterance",
             attributes={
                 "callscope.call_id": call_id,
                 "callscope.channel": channel_name(channel),
-                "callscope.audio_ms": utterance.end_ms - utterance.start_ms,
+                "callscope.audio_ms": audio_ms,
             },
         ):
+            started = time.perf_counter()
             result = await asyncio.to_thread(
                 self._engine.transcribe, utterance.audio, state.language
             )
+            if audio_ms > 0:
+                REALTIME_FACTOR.record((time.perf_counter() - started) / (audio_ms / 1000))
+        outcome = {
+            "channel": channel_name(channel),
+            "result": "empty" if result is None else "final",
+        }
+        UTTERANCES.add(1, outcome)
         if result is None:
             return  # silence, noise or a known hallucination
         number = state.next_utterance
@@ -141,6 +165,8 @@ class LiveTranscriber:
         )
         await self._store.save_final(final)
         await self._producer.publish(TRANSCRIPTS, call_id, final)
+        if state.live_origin is not None:
+            LAG.record(max(time.time() - (state.live_origin + utterance.end_ms / 1000), 0.0))
         log.info(
             "call %s %s #%d [%s] %s",
             call_id,

@@ -7,13 +7,33 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterable
+
+from opentelemetry.metrics import CallbackOptions, Observation
+
+from callscope_core import metrics
 
 from .rtp import RtpPacket, RtpParseError, parse_rtp
 
 log = logging.getLogger(__name__)
 
 PacketSink = Callable[[RtpPacket], None]
+
+# Packets are counted with plain integers on the hot path (tens of thousands a second on a
+# busy recorder); the metrics read the running totals when they are collected.
+_POOLS: weakref.WeakSet[RtpPortPool] = weakref.WeakSet()
+
+
+def _total(counter: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        yield Observation(sum(pool.counters.get(counter, 0) for pool in list(_POOLS)))
+
+    return observe
+
+
+RTP_RECEIVED = metrics.observable(metrics.RECORDER_RTP_PACKETS_RECEIVED, _total("received"))
+RTP_MALFORMED = metrics.observable(metrics.RECORDER_RTP_PACKETS_MALFORMED, _total("malformed"))
 
 
 class RtpStreamProtocol(asyncio.DatagramProtocol):
@@ -25,8 +45,9 @@ class RtpStreamProtocol(asyncio.DatagramProtocol):
         try:
             packet = parse_rtp(data)
         except RtpParseError:
-            self._counters["malformed"] = self._counters.get("malformed", 0) + 1
+            self._counters["malformed"] += 1
             return
+        self._counters["received"] += 1
         self._sink(packet)
 
 
@@ -37,7 +58,8 @@ class RtpPortPool:
         self._max = port_max
         self._next = self._min
         self._receive_buffer = receive_buffer
-        self.counters: dict[str, int] = {}
+        self.counters: dict[str, int] = {"received": 0, "malformed": 0}
+        _POOLS.add(self)
 
     def _bind(self, port: int) -> socket.socket | None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

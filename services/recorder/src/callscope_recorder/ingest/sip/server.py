@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import cast
 
+from opentelemetry import trace
+
+from callscope_core import metrics
+
 from ...calls import CallRecorder
 from ...domain.call import CallSession
 from ...settings import RecorderSettings
@@ -28,10 +32,15 @@ from .siprec import (
 )
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("callscope.recorder.sip")
 
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS"
 SUPPORTED = {"siprec", "timer", "replaces", "100rel"}
+# Methods counted by name; anything else (a scanner's junk included) is "other".
+COUNTED_METHODS = {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE", "PRACK"}
 Address = tuple[str, int]
+
+SIP_REQUESTS = metrics.counter(metrics.RECORDER_SIP_REQUESTS)
 
 
 @dataclass
@@ -131,6 +140,7 @@ class SiprecServer:
             message = parse_message(data)
         except SipParseError as exc:
             self.counters["malformed"] += 1
+            SIP_REQUESTS.add(1, {"method": "malformed"})
             log.warning("malformed SIP from %s:%d: %s", addr[0], addr[1], exc.reason)
             reply = minimal_error_response(data, exc.status, exc.reason)
             if reply is not None:
@@ -139,6 +149,9 @@ class SiprecServer:
         if isinstance(message, SipResponse):
             return  # we send no requests that expect answers we act on
         self.counters["requests"] += 1
+        SIP_REQUESTS.add(
+            1, {"method": message.method if message.method in COUNTED_METHODS else "other"}
+        )
         try:
             self._on_request(message, addr)
         except SipParseError as exc:
@@ -243,6 +256,36 @@ class SiprecServer:
 
     async def _answer(self, dialog: Dialog, offer: SiprecOffer, addr: Address) -> None:
         request = dialog.invite
+        # The call's trace starts here: its root span lives until the recording is stored.
+        call_span = self._recorder.open_call_span(dialog.call_id, "siprec", request.call_id)
+        with (
+            trace.use_span(call_span, end_on_exit=False),
+            tracer.start_as_current_span(
+                "SIP INVITE",
+                attributes={
+                    "sip.method": "INVITE",
+                    "sip.call_id": request.call_id,
+                    "callscope.streams": len(offer.streams),
+                },
+            ) as invite_span,
+        ):
+            try:
+                recording = await self._answer_invite(dialog, offer, addr, call_span)
+            except BaseException as exc:
+                call_span.record_exception(exc)
+                call_span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
+                call_span.end()
+                raise
+            if not recording:  # refused with 503: the call's trace ends here
+                invite_span.set_status(trace.Status(trace.StatusCode.ERROR, "no RTP ports"))
+                call_span.set_status(trace.Status(trace.StatusCode.ERROR, "no RTP ports"))
+                call_span.end()
+
+    async def _answer_invite(
+        self, dialog: Dialog, offer: SiprecOffer, addr: Address, call_span: trace.Span
+    ) -> bool:
+        """Start recording and answer 200 with our SDP (True), or 503 when we cannot (False)."""
+        request = dialog.invite
         try:
             session, participants = self._new_session(dialog, offer)
             streams = [s.index for s in offer.streams if s.index in session.channel_of_stream]
@@ -251,6 +294,7 @@ class SiprecServer:
                 stream_indexes=streams,
                 participants=participants,
                 rs_metadata=offer.metadata.raw_xml if offer.metadata else None,
+                span=call_span,
             )
         except OSError as exc:
             log.error("cannot record call %s: %s", request.call_id, exc)
@@ -259,7 +303,7 @@ class SiprecServer:
             )
             self._send(dialog.final_response, addr)
             self.dialogs.pop(request.call_id, None)
-            return
+            return False
         port_of_stream = dict(zip(streams, ports, strict=True))
         answer_ports = [port_of_stream.get(s.index, 0) for s in offer.streams]
         dialog.answer_sdp = build_sdp_answer(
@@ -281,6 +325,7 @@ class SiprecServer:
             request.call_id,
             answer_ports,
         )
+        return True
 
     def _new_session(
         self, dialog: Dialog, offer: SiprecOffer
