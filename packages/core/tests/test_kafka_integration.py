@@ -127,6 +127,7 @@ async def test_undecodable_and_rejected_records_are_parked_and_consumer_goes_on(
         await producer.publish(topic, "k", events_pb2.CallStarted(call_id="c", queue="good"))
         await _wait_for(lambda: handled == ["good"])
         parked = []
+        parked_headers: list[dict[str, bytes]] = []
         async with asyncio.timeout(20):
             while len(parked) < 3:
                 batch = await dead.getmany(timeout_ms=200)
@@ -135,6 +136,7 @@ async def test_undecodable_and_rejected_records_are_parked_and_consumer_goes_on(
                         letter = events_pb2.DeadLetter.FromString(record.value)
                         if letter.source_topic == topic.name:
                             parked.append(letter)
+                            parked_headers.append(dict(record.headers or ()))
     finally:
         stop.set()
         await task
@@ -148,6 +150,8 @@ async def test_undecodable_and_rejected_records_are_parked_and_consumer_goes_on(
     assert "cannot decode" in errors[1]
     assert "invalid" in errors[2]
     assert parked[1].value == b"\xff\xff\xff"  # the original bytes are kept for replay
+    # A parked record stays in its call's trace; raw records without context have none.
+    assert "traceparent" in parked_headers[2] and "traceparent" not in parked_headers[0]
 
 
 async def test_transient_handler_errors_are_retried_not_skipped(kafka_bootstrap: str) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 from google.protobuf.message import Message
 from opentelemetry import trace
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -86,6 +87,10 @@ def client_options(settings: CoreSettings) -> dict[str, Any]:
         "bootstrap_servers": settings.kafka_bootstrap_servers,
         "security_protocol": settings.kafka_security_protocol,
     }
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        # aiokafka refuses TLS without a context; the default one verifies against the system
+        # CAs, or against CALLSCOPE_KAFKA_SSL_CAFILE for a private CA (e.g. Strimzi's).
+        options["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_cafile)
     if settings.kafka_sasl_mechanism:
         options["sasl_mechanism"] = settings.kafka_sasl_mechanism
         options["sasl_plain_username"] = settings.kafka_sasl_username
@@ -369,6 +374,8 @@ class EventConsumer:
         )
         stamp_meta(letter, self._service, "")
         out_headers = [(CONTENT_TYPE_HEADER, content_type_for(letter).encode())]
+        # The parked record stays in the trace of the call it belongs to.
+        out_headers += [(k, v) for k, v in headers if k.lower() in ("traceparent", "tracestate")]
         await self._dead_letters.publish_raw(
             DEADLETTER.name, record.key, letter.SerializeToString(), out_headers
         )

@@ -28,6 +28,7 @@ class CoreSettings(BaseSettings):
     kafka_idempotence: bool = True
     kafka_client_id: str = "callscope"
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_ssl_cafile: str | None = None
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
@@ -47,6 +48,9 @@ class CoreSettings(BaseSettings):
     s3_region: str | None = None
     s3_secure: bool = True
     recordings_bucket: str = "callscope-recordings"
+    # Create missing buckets with S3 Object Lock (write-once proof recordings). A bucket's lock
+    # cannot be turned on later, so production should pre-create it (docs/deploy.md).
+    s3_object_lock: bool = False
 
     tenant: str = "default"
     log_level: str = "INFO"

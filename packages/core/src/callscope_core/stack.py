@@ -219,6 +219,9 @@ class Supervisor:
                 "CALLSCOPE_RECORDER_RTP_PORT_MIN": str(endpoints.rtp_ports[0]),
                 "CALLSCOPE_RECORDER_RTP_PORT_MAX": str(endpoints.rtp_ports[1]),
                 "CALLSCOPE_RECORDER_SPOOL_DIR": str(self.dir / "spool"),
+                "CALLSCOPE_RECORDER_DRAIN_TIMEOUT_S": env.get(
+                    "CALLSCOPE_RECORDER_DRAIN_TIMEOUT_S", "10"
+                ),
                 # Models are installed once by `make setup` into ./.callscope/models.
                 "CALLSCOPE_TRANSCRIBER_MODELS_DIR": env.get(
                     "CALLSCOPE_TRANSCRIBER_MODELS_DIR", str(Path(".callscope/models").resolve())

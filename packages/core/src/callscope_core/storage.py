@@ -267,4 +267,5 @@ def open_object_store(settings: CoreSettings, bucket: str | None = None) -> Obje
         bucket,
         secure=settings.s3_secure,
         region=settings.s3_region,
+        object_lock=settings.s3_object_lock,
     )

@@ -64,14 +64,14 @@ RETENTION_COMMANDS = Topic(
     "callscope.retention.commands",
     "call_id",
     3,
-    ("PurgeCall",),
+    ("PurgeCall", "PurgeCalls", "ProtectRecording"),
     "Commands from retention to the services that hold call data.",
 )
 RETENTION_EVENTS = Topic(
     "callscope.retention.events",
     "call_id",
     3,
-    ("CallPurged",),
+    ("CallPurged", "CallsPurged", "RecordingProtected"),
     "Confirmations from the services that executed a retention command.",
 )
 DEADLETTER = Topic(

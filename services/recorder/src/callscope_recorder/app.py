@@ -51,5 +51,5 @@ async def run(core: CoreSettings, settings: RecorderSettings, stop: asyncio.Even
         finally:
             # Drain: refuse new calls, finish and store the ones in progress.
             sip.accepting = False
-            await recorder.drain()
+            await recorder.drain(settings.drain_timeout_s)
             sip.close()

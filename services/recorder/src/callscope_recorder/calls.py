@@ -276,7 +276,12 @@ class CallRecorder:
                     )
                     self.end_call(call_id, "timeout")
 
-    async def drain(self) -> None:
-        """On shutdown: finish every call we have (store what was recorded, publish events)."""
+    async def drain(self, timeout_s: float) -> None:
+        """On shutdown: let the calls in progress end by themselves (a rolling update must not
+        cut a live call) for up to timeout_s, then finish and store whatever is left."""
+        deadline = time.monotonic() + timeout_s
+        while self.calls and time.monotonic() < deadline:
+            log.info("draining: waiting for %d live call(s)", len(self.calls))
+            await asyncio.sleep(min(1.0, max(deadline - time.monotonic(), 0.0)))
         tasks = [t for call_id in list(self.calls) if (t := self.end_call(call_id, "shutdown"))]
         await asyncio.gather(*tasks, return_exceptions=True)

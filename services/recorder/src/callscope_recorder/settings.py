@@ -26,6 +26,9 @@ class RecorderSettings(BaseSettings):
     jitter_ms: int = Field(200, ge=0, le=2000)
     # A call with no RTP and no BYE for this long is ended (reason "timeout").
     media_timeout_s: float = Field(60.0, gt=0)
+    # On SIGTERM: refuse new calls (503) and wait this long for live calls to end by themselves.
+    # Keep it below the pod's terminationGracePeriodSeconds.
+    drain_timeout_s: float = Field(1700.0, ge=0)
     default_queue: str = ""
     spool_dir: Path = Path(".callscope/spool")
     user_agent: str = "Callscope-Recorder/0.1"

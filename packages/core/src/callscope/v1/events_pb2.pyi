@@ -11,6 +11,19 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class PurgeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PURGE_STATUS_UNSPECIFIED: _ClassVar[PurgeStatus]
+    PURGE_STATUS_DELETED: _ClassVar[PurgeStatus]
+    PURGE_STATUS_ALREADY_GONE: _ClassVar[PurgeStatus]
+    PURGE_STATUS_REFUSED_LOCKED: _ClassVar[PurgeStatus]
+    PURGE_STATUS_FAILED: _ClassVar[PurgeStatus]
+PURGE_STATUS_UNSPECIFIED: PurgeStatus
+PURGE_STATUS_DELETED: PurgeStatus
+PURGE_STATUS_ALREADY_GONE: PurgeStatus
+PURGE_STATUS_REFUSED_LOCKED: PurgeStatus
+PURGE_STATUS_FAILED: PurgeStatus
+
 class Participant(_message.Message):
     __slots__ = ("participant_id", "aor", "display_name", "channel")
     PARTICIPANT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -345,32 +358,120 @@ class CallSummary(_message.Message):
     def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., call_id: _Optional[str] = ..., customer_sentiment: _Optional[_Union[Sentiment, _Mapping]] = ..., sentiment_by_quarter: _Optional[_Iterable[float]] = ..., categories: _Optional[_Iterable[str]] = ..., agent_talk_ms: _Optional[int] = ..., customer_talk_ms: _Optional[int] = ..., silence_ms: _Optional[int] = ..., overtalk_ms: _Optional[int] = ..., qa_score: _Optional[float] = ..., alert_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PurgeCall(_message.Message):
-    __slots__ = ("meta", "request_id", "call_id", "reason")
+    __slots__ = ("meta", "request_id", "call_id", "reason", "data_kinds")
     META_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    DATA_KINDS_FIELD_NUMBER: _ClassVar[int]
     meta: _common_pb2.EventMeta
     request_id: str
     call_id: str
     reason: str
-    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., request_id: _Optional[str] = ..., call_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    data_kinds: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., request_id: _Optional[str] = ..., call_id: _Optional[str] = ..., reason: _Optional[str] = ..., data_kinds: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CallPurged(_message.Message):
-    __slots__ = ("meta", "request_id", "call_id", "service", "objects_deleted", "rows_deleted")
+    __slots__ = ("meta", "request_id", "call_id", "service", "objects_deleted", "rows_deleted", "status", "detail", "data_kinds", "content_sha256", "purged_at", "batch_id")
     META_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     OBJECTS_DELETED_FIELD_NUMBER: _ClassVar[int]
     ROWS_DELETED_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    DATA_KINDS_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    PURGED_AT_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     meta: _common_pb2.EventMeta
     request_id: str
     call_id: str
     service: str
     objects_deleted: int
     rows_deleted: int
-    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., request_id: _Optional[str] = ..., call_id: _Optional[str] = ..., service: _Optional[str] = ..., objects_deleted: _Optional[int] = ..., rows_deleted: _Optional[int] = ...) -> None: ...
+    status: PurgeStatus
+    detail: str
+    data_kinds: _containers.RepeatedScalarFieldContainer[str]
+    content_sha256: str
+    purged_at: _timestamp_pb2.Timestamp
+    batch_id: str
+    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., request_id: _Optional[str] = ..., call_id: _Optional[str] = ..., service: _Optional[str] = ..., objects_deleted: _Optional[int] = ..., rows_deleted: _Optional[int] = ..., status: _Optional[_Union[PurgeStatus, str]] = ..., detail: _Optional[str] = ..., data_kinds: _Optional[_Iterable[str]] = ..., content_sha256: _Optional[str] = ..., purged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., batch_id: _Optional[str] = ...) -> None: ...
+
+class PurgeTarget(_message.Message):
+    __slots__ = ("call_id", "data_kinds")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_KINDS_FIELD_NUMBER: _ClassVar[int]
+    call_id: str
+    data_kinds: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, call_id: _Optional[str] = ..., data_kinds: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PurgeCalls(_message.Message):
+    __slots__ = ("meta", "request_id", "batch_id", "reason", "targets")
+    META_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    meta: _common_pb2.EventMeta
+    request_id: str
+    batch_id: str
+    reason: str
+    targets: _containers.RepeatedCompositeFieldContainer[PurgeTarget]
+    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., request_id: _Optional[str] = ..., batch_id: _Optional[str] = ..., reason: _Optional[str] = ..., targets: _Optional[_Iterable[_Union[PurgeTarget, _Mapping]]] = ...) -> None: ...
+
+class CallsPurged(_message.Message):
+    __slots__ = ("meta", "request_id", "batch_id", "service", "results")
+    META_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    meta: _common_pb2.EventMeta
+    request_id: str
+    batch_id: str
+    service: str
+    results: _containers.RepeatedCompositeFieldContainer[CallPurged]
+    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., request_id: _Optional[str] = ..., batch_id: _Optional[str] = ..., service: _Optional[str] = ..., results: _Optional[_Iterable[_Union[CallPurged, _Mapping]]] = ...) -> None: ...
+
+class ProtectRecording(_message.Message):
+    __slots__ = ("meta", "request_id", "call_id", "retain_until", "legal_hold", "reason")
+    META_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    RETAIN_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    LEGAL_HOLD_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    meta: _common_pb2.EventMeta
+    request_id: str
+    call_id: str
+    retain_until: _timestamp_pb2.Timestamp
+    legal_hold: bool
+    reason: str
+    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., request_id: _Optional[str] = ..., call_id: _Optional[str] = ..., retain_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., legal_hold: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RecordingProtected(_message.Message):
+    __slots__ = ("meta", "request_id", "call_id", "service", "lock_supported", "retain_until", "legal_hold", "detail", "found")
+    META_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    LOCK_SUPPORTED_FIELD_NUMBER: _ClassVar[int]
+    RETAIN_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    LEGAL_HOLD_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    meta: _common_pb2.EventMeta
+    request_id: str
+    call_id: str
+    service: str
+    lock_supported: bool
+    retain_until: _timestamp_pb2.Timestamp
+    legal_hold: bool
+    detail: str
+    found: bool
+    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., request_id: _Optional[str] = ..., call_id: _Optional[str] = ..., service: _Optional[str] = ..., lock_supported: _Optional[bool] = ..., retain_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., legal_hold: _Optional[bool] = ..., detail: _Optional[str] = ..., found: _Optional[bool] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
     __slots__ = ("meta", "source_topic", "source_partition", "source_offset", "consumer_group", "error", "key", "value", "headers")

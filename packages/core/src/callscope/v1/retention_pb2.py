@@ -25,25 +25,87 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63\x61llscope/v1/retention.proto\x12\x0c\x63\x61llscope.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"/\n\x1cGetRecordingRetentionRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\"\x8c\x01\n\x12RecordingRetention\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x12\n\nobject_key\x18\x02 \x01(\t\x12\x10\n\x08purposes\x18\x03 \x03(\t\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07on_hold\x18\x05 \x01(\x08\"]\n\x15PlaceLegalHoldRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x10\n\x08\x63ustomer\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x11\n\tplaced_by\x18\x04 \x01(\t\",\n\tLegalHold\x12\x0f\n\x07hold_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"=\n\x13\x45raseSubjectRequest\x12\x10\n\x08\x63ustomer\x18\x01 \x01(\t\x12\x14\n\x0crequested_by\x18\x02 \x01(\t\"S\n\rErasureReport\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x17\n\x0f\x65rased_call_ids\x18\x02 \x03(\t\x12\x15\n\rkept_call_ids\x18\x03 \x03(\t2\x92\x02\n\tRetention\x12\x65\n\x15GetRecordingRetention\x12*.callscope.v1.GetRecordingRetentionRequest\x1a .callscope.v1.RecordingRetention\x12N\n\x0ePlaceLegalHold\x12#.callscope.v1.PlaceLegalHoldRequest\x1a\x17.callscope.v1.LegalHold\x12N\n\x0c\x45raseSubject\x12!.callscope.v1.EraseSubjectRequest\x1a\x1b.callscope.v1.ErasureReportb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63\x61llscope/v1/retention.proto\x12\x0c\x63\x61llscope.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"/\n\x1cGetRecordingRetentionRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\"t\n\rPurposeWindow\x12\x0f\n\x07purpose\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x61\x63tive\x18\x03 \x01(\x08\x12\x12\n\ndata_kinds\x18\x04 \x03(\t\"m\n\x08\x44\x61taItem\x12\x11\n\tdata_kind\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05state\x18\x04 \x01(\t\"\xe9\x02\n\x12RecordingRetention\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x12\n\nobject_key\x18\x02 \x01(\t\x12\x10\n\x08purposes\x18\x03 \x03(\t\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07on_hold\x18\x05 \x01(\x08\x12,\n\x07windows\x18\x06 \x03(\x0b\x32\x1b.callscope.v1.PurposeWindow\x12\r\n\x05state\x18\x07 \x01(\t\x12\x16\n\x0epolicy_version\x18\x08 \x01(\x05\x12\x10\n\x08hold_ids\x18\t \x03(\t\x12.\n\nlock_until\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x05items\x18\x0b \x03(\x0b\x32\x16.callscope.v1.DataItem\x12\x0e\n\x06tenant\x18\x0c \x01(\t\x12\r\n\x05queue\x18\r \x01(\t\"\xdd\x01\n\x15PlaceLegalHoldRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x10\n\x08\x63ustomer\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x11\n\tplaced_by\x18\x04 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x05 \x01(\t\x12.\n\nrange_from\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08range_to\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06tenant\x18\x08 \x01(\t\"\x8d\x03\n\tLegalHold\x12\x0f\n\x07hold_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\r\n\x05scope\x18\x03 \x01(\t\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12\x11\n\tplaced_by\x18\x05 \x01(\t\x12-\n\tplaced_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0breleased_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0breleased_by\x18\x08 \x01(\t\x12\x16\n\x0erelease_reason\x18\t \x01(\t\x12\x15\n\rcalls_covered\x18\n \x01(\x03\x12\x1a\n\x12in_flight_call_ids\x18\x0b \x03(\t\x12.\n\nrange_from\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08range_to\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06tenant\x18\x0e \x01(\t\"O\n\x17ReleaseLegalHoldRequest\x12\x0f\n\x07hold_id\x18\x01 \x01(\t\x12\x13\n\x0breleased_by\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"1\n\x15ListLegalHoldsRequest\x12\x18\n\x10include_released\x18\x01 \x01(\x08\"@\n\x16ListLegalHoldsResponse\x12&\n\x05holds\x18\x01 \x03(\x0b\x32\x17.callscope.v1.LegalHold\"M\n\x13\x45raseSubjectRequest\x12\x10\n\x08\x63ustomer\x18\x01 \x01(\t\x12\x14\n\x0crequested_by\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xd3\x01\n\x13ServiceConfirmation\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x30\n\x0c\x63onfirmed_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fobjects_deleted\x18\x04 \x01(\x03\x12\x14\n\x0crows_deleted\x18\x05 \x01(\x03\x12\x16\n\x0e\x63ontent_sha256\x18\x06 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\x12\x12\n\ndata_kinds\x18\x08 \x03(\t\"r\n\x08KeptData\x12\x11\n\tdata_kind\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x13\n\x0blegal_basis\x18\x03 \x01(\t\x12.\n\nkept_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xae\x01\n\x0b\x45rasureCall\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x14\n\x0c\x65rased_kinds\x18\x02 \x03(\t\x12$\n\x04kept\x18\x03 \x03(\x0b\x32\x16.callscope.v1.KeptData\x12\x38\n\rconfirmations\x18\x04 \x03(\x0b\x32!.callscope.v1.ServiceConfirmation\x12\x18\n\x10recording_sha256\x18\x05 \x01(\t\"\xfe\x02\n\rErasureReport\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x17\n\x0f\x65rased_call_ids\x18\x02 \x03(\t\x12\x15\n\rkept_call_ids\x18\x03 \x03(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x10\n\x08\x63omplete\x18\x05 \x01(\x08\x12(\n\x05\x63\x61lls\x18\x06 \x03(\x0b\x32\x19.callscope.v1.ErasureCall\x12\x14\n\x0csubject_hash\x18\x07 \x01(\t\x12\x14\n\x0crequested_by\x18\x08 \x01(\t\x12\x30\n\x0crequested_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0breport_json\x18\x0b \x01(\t\x12\x15\n\rreport_sha256\x18\x0c \x01(\t\x12\x11\n\taudit_seq\x18\r \x01(\x03\x12\x0e\n\x06reason\x18\x0e \x01(\t\"-\n\x17GetErasureReportRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"L\n\x10PlanPurgeRequest\x12)\n\x05\x61s_of\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x02 \x01(\x05\"\x81\x01\n\x0bPlannedItem\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x12\n\ndata_kinds\x18\x02 \x03(\t\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06tenant\x18\x04 \x01(\t\x12\r\n\x05queue\x18\x05 \x01(\t\">\n\x08KeptItem\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x11\n\tdata_kind\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xed\x02\n\tPurgePlan\x12)\n\x05\x61s_of\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x63\x61lls\x18\x02 \x01(\x03\x12?\n\ritems_by_kind\x18\x03 \x03(\x0b\x32(.callscope.v1.PurgePlan.ItemsByKindEntry\x12\x12\n\nheld_items\x18\x04 \x01(\x03\x12\x14\n\x0clocked_items\x18\x05 \x01(\x03\x12\x17\n\x0fin_flight_items\x18\x06 \x01(\x03\x12)\n\x06sample\x18\x07 \x03(\x0b\x32\x19.callscope.v1.PlannedItem\x12+\n\x0bkept_sample\x18\x08 \x03(\x0b\x32\x16.callscope.v1.KeptItem\x12\x16\n\x0epolicy_version\x18\t \x01(\x05\x1a\x32\n\x10ItemsByKindEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\'\n\x0fRunPurgeRequest\x12\x14\n\x0crequested_by\x18\x01 \x01(\t\"\xfa\x02\n\x0ePurgeRunStatus\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\r\n\x05\x63\x61lls\x18\x04 \x01(\x03\x12\r\n\x05items\x18\x05 \x01(\x03\x12\x17\n\x0fitems_confirmed\x18\x06 \x01(\x03\x12\x15\n\ritems_refused\x18\x07 \x01(\x03\x12.\n\nstarted_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12N\n\x12pending_by_service\x18\n \x03(\x0b\x32\x32.callscope.v1.PurgeRunStatus.PendingByServiceEntry\x1a\x37\n\x15PendingByServiceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"(\n\x12GetPurgeRunRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"#\n\x10GetPolicyRequest\x12\x0f\n\x07version\x18\x01 \x01(\x05\"\x8d\x01\n\x0ePolicyDocument\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12\x15\n\rdocument_json\x18\x02 \x01(\t\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x04 \x01(\t\x12\x0f\n\x07\x63omment\x18\x05 \x01(\t\"\\\n\x12\x41pplyPolicyRequest\x12\x10\n\x08\x64ocument\x18\x01 \x01(\t\x12\x12\n\napplied_by\x18\x02 \x01(\t\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\"\xf8\x01\n\x12PolicyChangeReport\x12\x14\n\x0c\x66rom_version\x18\x01 \x01(\x05\x12\x12\n\nto_version\x18\x02 \x01(\x05\x12\x0f\n\x07\x61pplied\x18\x03 \x01(\x08\x12\x12\n\nrecordings\x18\x04 \x01(\x03\x12\x16\n\x0e\x65xpiry_earlier\x18\x05 \x01(\x03\x12\x14\n\x0c\x65xpiry_later\x18\x06 \x01(\x03\x12\x18\n\x10\x65xpiry_unchanged\x18\x07 \x01(\x03\x12\x0f\n\x07\x64ue_now\x18\x08 \x01(\x03\x12\x10\n\x08warnings\x18\t \x03(\t\x12\x17\n\x0fsample_call_ids\x18\n \x03(\t\x12\x0f\n\x07summary\x18\x0b \x01(\t\"g\n\x12\x43heckAccessRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x10\n\x08resource\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\"|\n\x0e\x41\x63\x63\x65ssDecision\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x36\n\x12purpose_expires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\taudit_seq\x18\x04 \x01(\x03\"\xa8\x01\n\nAuditEntry\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12\x14\n\x0c\x64\x65tails_json\x18\x06 \x01(\t\x12\x11\n\tprev_hash\x18\x07 \x01(\t\x12\x0c\n\x04hash\x18\x08 \x01(\t\"U\n\x10ListAuditRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\">\n\x11ListAuditResponse\x12)\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x18.callscope.v1.AuditEntry\"=\n\x12VerifyAuditRequest\x12\x12\n\nanchor_seq\x18\x01 \x01(\x03\x12\x13\n\x0b\x61nchor_hash\x18\x02 \x01(\t\"g\n\x11\x41uditVerification\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0f\n\x07\x65ntries\x18\x02 \x01(\x03\x12\x10\n\x08head_seq\x18\x03 \x01(\x03\x12\x11\n\thead_hash\x18\x04 \x01(\t\x12\x10\n\x08problems\x18\x05 \x03(\t2\x86\t\n\tRetention\x12\x65\n\x15GetRecordingRetention\x12*.callscope.v1.GetRecordingRetentionRequest\x1a .callscope.v1.RecordingRetention\x12N\n\x0ePlaceLegalHold\x12#.callscope.v1.PlaceLegalHoldRequest\x1a\x17.callscope.v1.LegalHold\x12N\n\x0c\x45raseSubject\x12!.callscope.v1.EraseSubjectRequest\x1a\x1b.callscope.v1.ErasureReport\x12R\n\x10ReleaseLegalHold\x12%.callscope.v1.ReleaseLegalHoldRequest\x1a\x17.callscope.v1.LegalHold\x12[\n\x0eListLegalHolds\x12#.callscope.v1.ListLegalHoldsRequest\x1a$.callscope.v1.ListLegalHoldsResponse\x12V\n\x10GetErasureReport\x12%.callscope.v1.GetErasureReportRequest\x1a\x1b.callscope.v1.ErasureReport\x12\x44\n\tPlanPurge\x12\x1e.callscope.v1.PlanPurgeRequest\x1a\x17.callscope.v1.PurgePlan\x12G\n\x08RunPurge\x12\x1d.callscope.v1.RunPurgeRequest\x1a\x1c.callscope.v1.PurgeRunStatus\x12M\n\x0bGetPurgeRun\x12 .callscope.v1.GetPurgeRunRequest\x1a\x1c.callscope.v1.PurgeRunStatus\x12I\n\tGetPolicy\x12\x1e.callscope.v1.GetPolicyRequest\x1a\x1c.callscope.v1.PolicyDocument\x12Q\n\x0b\x41pplyPolicy\x12 .callscope.v1.ApplyPolicyRequest\x1a .callscope.v1.PolicyChangeReport\x12M\n\x0b\x43heckAccess\x12 .callscope.v1.CheckAccessRequest\x1a\x1c.callscope.v1.AccessDecision\x12L\n\tListAudit\x12\x1e.callscope.v1.ListAuditRequest\x1a\x1f.callscope.v1.ListAuditResponse\x12P\n\x0bVerifyAudit\x12 .callscope.v1.VerifyAuditRequest\x1a\x1f.callscope.v1.AuditVerificationb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'callscope.v1.retention_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_PURGEPLAN_ITEMSBYKINDENTRY']._loaded_options = None
+  _globals['_PURGEPLAN_ITEMSBYKINDENTRY']._serialized_options = b'8\001'
+  _globals['_PURGERUNSTATUS_PENDINGBYSERVICEENTRY']._loaded_options = None
+  _globals['_PURGERUNSTATUS_PENDINGBYSERVICEENTRY']._serialized_options = b'8\001'
   _globals['_GETRECORDINGRETENTIONREQUEST']._serialized_start=79
   _globals['_GETRECORDINGRETENTIONREQUEST']._serialized_end=126
-  _globals['_RECORDINGRETENTION']._serialized_start=129
-  _globals['_RECORDINGRETENTION']._serialized_end=269
-  _globals['_PLACELEGALHOLDREQUEST']._serialized_start=271
-  _globals['_PLACELEGALHOLDREQUEST']._serialized_end=364
-  _globals['_LEGALHOLD']._serialized_start=366
-  _globals['_LEGALHOLD']._serialized_end=410
-  _globals['_ERASESUBJECTREQUEST']._serialized_start=412
-  _globals['_ERASESUBJECTREQUEST']._serialized_end=473
-  _globals['_ERASUREREPORT']._serialized_start=475
-  _globals['_ERASUREREPORT']._serialized_end=558
-  _globals['_RETENTION']._serialized_start=561
-  _globals['_RETENTION']._serialized_end=835
+  _globals['_PURPOSEWINDOW']._serialized_start=128
+  _globals['_PURPOSEWINDOW']._serialized_end=244
+  _globals['_DATAITEM']._serialized_start=246
+  _globals['_DATAITEM']._serialized_end=355
+  _globals['_RECORDINGRETENTION']._serialized_start=358
+  _globals['_RECORDINGRETENTION']._serialized_end=719
+  _globals['_PLACELEGALHOLDREQUEST']._serialized_start=722
+  _globals['_PLACELEGALHOLDREQUEST']._serialized_end=943
+  _globals['_LEGALHOLD']._serialized_start=946
+  _globals['_LEGALHOLD']._serialized_end=1343
+  _globals['_RELEASELEGALHOLDREQUEST']._serialized_start=1345
+  _globals['_RELEASELEGALHOLDREQUEST']._serialized_end=1424
+  _globals['_LISTLEGALHOLDSREQUEST']._serialized_start=1426
+  _globals['_LISTLEGALHOLDSREQUEST']._serialized_end=1475
+  _globals['_LISTLEGALHOLDSRESPONSE']._serialized_start=1477
+  _globals['_LISTLEGALHOLDSRESPONSE']._serialized_end=1541
+  _globals['_ERASESUBJECTREQUEST']._serialized_start=1543
+  _globals['_ERASESUBJECTREQUEST']._serialized_end=1620
+  _globals['_SERVICECONFIRMATION']._serialized_start=1623
+  _globals['_SERVICECONFIRMATION']._serialized_end=1834
+  _globals['_KEPTDATA']._serialized_start=1836
+  _globals['_KEPTDATA']._serialized_end=1950
+  _globals['_ERASURECALL']._serialized_start=1953
+  _globals['_ERASURECALL']._serialized_end=2127
+  _globals['_ERASUREREPORT']._serialized_start=2130
+  _globals['_ERASUREREPORT']._serialized_end=2512
+  _globals['_GETERASUREREPORTREQUEST']._serialized_start=2514
+  _globals['_GETERASUREREPORTREQUEST']._serialized_end=2559
+  _globals['_PLANPURGEREQUEST']._serialized_start=2561
+  _globals['_PLANPURGEREQUEST']._serialized_end=2637
+  _globals['_PLANNEDITEM']._serialized_start=2640
+  _globals['_PLANNEDITEM']._serialized_end=2769
+  _globals['_KEPTITEM']._serialized_start=2771
+  _globals['_KEPTITEM']._serialized_end=2833
+  _globals['_PURGEPLAN']._serialized_start=2836
+  _globals['_PURGEPLAN']._serialized_end=3201
+  _globals['_PURGEPLAN_ITEMSBYKINDENTRY']._serialized_start=3151
+  _globals['_PURGEPLAN_ITEMSBYKINDENTRY']._serialized_end=3201
+  _globals['_RUNPURGEREQUEST']._serialized_start=3203
+  _globals['_RUNPURGEREQUEST']._serialized_end=3242
+  _globals['_PURGERUNSTATUS']._serialized_start=3245
+  _globals['_PURGERUNSTATUS']._serialized_end=3623
+  _globals['_PURGERUNSTATUS_PENDINGBYSERVICEENTRY']._serialized_start=3568
+  _globals['_PURGERUNSTATUS_PENDINGBYSERVICEENTRY']._serialized_end=3623
+  _globals['_GETPURGERUNREQUEST']._serialized_start=3625
+  _globals['_GETPURGERUNREQUEST']._serialized_end=3665
+  _globals['_GETPOLICYREQUEST']._serialized_start=3667
+  _globals['_GETPOLICYREQUEST']._serialized_end=3702
+  _globals['_POLICYDOCUMENT']._serialized_start=3705
+  _globals['_POLICYDOCUMENT']._serialized_end=3846
+  _globals['_APPLYPOLICYREQUEST']._serialized_start=3848
+  _globals['_APPLYPOLICYREQUEST']._serialized_end=3940
+  _globals['_POLICYCHANGEREPORT']._serialized_start=3943
+  _globals['_POLICYCHANGEREPORT']._serialized_end=4191
+  _globals['_CHECKACCESSREQUEST']._serialized_start=4193
+  _globals['_CHECKACCESSREQUEST']._serialized_end=4296
+  _globals['_ACCESSDECISION']._serialized_start=4298
+  _globals['_ACCESSDECISION']._serialized_end=4422
+  _globals['_AUDITENTRY']._serialized_start=4425
+  _globals['_AUDITENTRY']._serialized_end=4593
+  _globals['_LISTAUDITREQUEST']._serialized_start=4595
+  _globals['_LISTAUDITREQUEST']._serialized_end=4680
+  _globals['_LISTAUDITRESPONSE']._serialized_start=4682
+  _globals['_LISTAUDITRESPONSE']._serialized_end=4744
+  _globals['_VERIFYAUDITREQUEST']._serialized_start=4746
+  _globals['_VERIFYAUDITREQUEST']._serialized_end=4807
+  _globals['_AUDITVERIFICATION']._serialized_start=4809
+  _globals['_AUDITVERIFICATION']._serialized_end=4912
+  _globals['_RETENTION']._serialized_start=4915
+  _globals['_RETENTION']._serialized_end=6073
 # @@protoc_insertion_point(module_scope)

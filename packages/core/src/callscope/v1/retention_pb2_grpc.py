@@ -49,6 +49,61 @@ class RetentionStub:
                 request_serializer=callscope_dot_v1_dot_retention__pb2.EraseSubjectRequest.SerializeToString,
                 response_deserializer=callscope_dot_v1_dot_retention__pb2.ErasureReport.FromString,
                 _registered_method=True)
+        self.ReleaseLegalHold = channel.unary_unary(
+                '/callscope.v1.Retention/ReleaseLegalHold',
+                request_serializer=callscope_dot_v1_dot_retention__pb2.ReleaseLegalHoldRequest.SerializeToString,
+                response_deserializer=callscope_dot_v1_dot_retention__pb2.LegalHold.FromString,
+                _registered_method=True)
+        self.ListLegalHolds = channel.unary_unary(
+                '/callscope.v1.Retention/ListLegalHolds',
+                request_serializer=callscope_dot_v1_dot_retention__pb2.ListLegalHoldsRequest.SerializeToString,
+                response_deserializer=callscope_dot_v1_dot_retention__pb2.ListLegalHoldsResponse.FromString,
+                _registered_method=True)
+        self.GetErasureReport = channel.unary_unary(
+                '/callscope.v1.Retention/GetErasureReport',
+                request_serializer=callscope_dot_v1_dot_retention__pb2.GetErasureReportRequest.SerializeToString,
+                response_deserializer=callscope_dot_v1_dot_retention__pb2.ErasureReport.FromString,
+                _registered_method=True)
+        self.PlanPurge = channel.unary_unary(
+                '/callscope.v1.Retention/PlanPurge',
+                request_serializer=callscope_dot_v1_dot_retention__pb2.PlanPurgeRequest.SerializeToString,
+                response_deserializer=callscope_dot_v1_dot_retention__pb2.PurgePlan.FromString,
+                _registered_method=True)
+        self.RunPurge = channel.unary_unary(
+                '/callscope.v1.Retention/RunPurge',
+                request_serializer=callscope_dot_v1_dot_retention__pb2.RunPurgeRequest.SerializeToString,
+                response_deserializer=callscope_dot_v1_dot_retention__pb2.PurgeRunStatus.FromString,
+                _registered_method=True)
+        self.GetPurgeRun = channel.unary_unary(
+                '/callscope.v1.Retention/GetPurgeRun',
+                request_serializer=callscope_dot_v1_dot_retention__pb2.GetPurgeRunRequest.SerializeToString,
+                response_deserializer=callscope_dot_v1_dot_retention__pb2.PurgeRunStatus.FromString,
+                _registered_method=True)
+        self.GetPolicy = channel.unary_unary(
+                '/callscope.v1.Retention/GetPolicy',
+                request_serializer=callscope_dot_v1_dot_retention__pb2.GetPolicyRequest.SerializeToString,
+                response_deserializer=callscope_dot_v1_dot_retention__pb2.PolicyDocument.FromString,
+                _registered_method=True)
+        self.ApplyPolicy = channel.unary_unary(
+                '/callscope.v1.Retention/ApplyPolicy',
+                request_serializer=callscope_dot_v1_dot_retention__pb2.ApplyPolicyRequest.SerializeToString,
+                response_deserializer=callscope_dot_v1_dot_retention__pb2.PolicyChangeReport.FromString,
+                _registered_method=True)
+        self.CheckAccess = channel.unary_unary(
+                '/callscope.v1.Retention/CheckAccess',
+                request_serializer=callscope_dot_v1_dot_retention__pb2.CheckAccessRequest.SerializeToString,
+                response_deserializer=callscope_dot_v1_dot_retention__pb2.AccessDecision.FromString,
+                _registered_method=True)
+        self.ListAudit = channel.unary_unary(
+                '/callscope.v1.Retention/ListAudit',
+                request_serializer=callscope_dot_v1_dot_retention__pb2.ListAuditRequest.SerializeToString,
+                response_deserializer=callscope_dot_v1_dot_retention__pb2.ListAuditResponse.FromString,
+                _registered_method=True)
+        self.VerifyAudit = channel.unary_unary(
+                '/callscope.v1.Retention/VerifyAudit',
+                request_serializer=callscope_dot_v1_dot_retention__pb2.VerifyAuditRequest.SerializeToString,
+                response_deserializer=callscope_dot_v1_dot_retention__pb2.AuditVerification.FromString,
+                _registered_method=True)
 
 
 class RetentionServicer:
@@ -72,6 +127,77 @@ class RetentionServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReleaseLegalHold(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLegalHolds(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetErasureReport(self, request, context):
+        """The proof report of an erasure; complete only when every service has confirmed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PlanPurge(self, request, context):
+        """Dry run: what a purge run would delete now (or at `as_of`), and what it must keep.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunPurge(self, request, context):
+        """Start a purge run now (the scheduler does this on its cron schedule).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPurgeRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyPolicy(self, request, context):
+        """Validates a policy, reports its effect on existing data, and applies it unless dry_run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckAccess(self, request, context):
+        """Use limitation + access audit: called by every API that serves a recording or transcript.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAudit(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyAudit(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RetentionServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -89,6 +215,61 @@ def add_RetentionServicer_to_server(servicer, server):
                     servicer.EraseSubject,
                     request_deserializer=callscope_dot_v1_dot_retention__pb2.EraseSubjectRequest.FromString,
                     response_serializer=callscope_dot_v1_dot_retention__pb2.ErasureReport.SerializeToString,
+            ),
+            'ReleaseLegalHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseLegalHold,
+                    request_deserializer=callscope_dot_v1_dot_retention__pb2.ReleaseLegalHoldRequest.FromString,
+                    response_serializer=callscope_dot_v1_dot_retention__pb2.LegalHold.SerializeToString,
+            ),
+            'ListLegalHolds': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLegalHolds,
+                    request_deserializer=callscope_dot_v1_dot_retention__pb2.ListLegalHoldsRequest.FromString,
+                    response_serializer=callscope_dot_v1_dot_retention__pb2.ListLegalHoldsResponse.SerializeToString,
+            ),
+            'GetErasureReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetErasureReport,
+                    request_deserializer=callscope_dot_v1_dot_retention__pb2.GetErasureReportRequest.FromString,
+                    response_serializer=callscope_dot_v1_dot_retention__pb2.ErasureReport.SerializeToString,
+            ),
+            'PlanPurge': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlanPurge,
+                    request_deserializer=callscope_dot_v1_dot_retention__pb2.PlanPurgeRequest.FromString,
+                    response_serializer=callscope_dot_v1_dot_retention__pb2.PurgePlan.SerializeToString,
+            ),
+            'RunPurge': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunPurge,
+                    request_deserializer=callscope_dot_v1_dot_retention__pb2.RunPurgeRequest.FromString,
+                    response_serializer=callscope_dot_v1_dot_retention__pb2.PurgeRunStatus.SerializeToString,
+            ),
+            'GetPurgeRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPurgeRun,
+                    request_deserializer=callscope_dot_v1_dot_retention__pb2.GetPurgeRunRequest.FromString,
+                    response_serializer=callscope_dot_v1_dot_retention__pb2.PurgeRunStatus.SerializeToString,
+            ),
+            'GetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPolicy,
+                    request_deserializer=callscope_dot_v1_dot_retention__pb2.GetPolicyRequest.FromString,
+                    response_serializer=callscope_dot_v1_dot_retention__pb2.PolicyDocument.SerializeToString,
+            ),
+            'ApplyPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyPolicy,
+                    request_deserializer=callscope_dot_v1_dot_retention__pb2.ApplyPolicyRequest.FromString,
+                    response_serializer=callscope_dot_v1_dot_retention__pb2.PolicyChangeReport.SerializeToString,
+            ),
+            'CheckAccess': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckAccess,
+                    request_deserializer=callscope_dot_v1_dot_retention__pb2.CheckAccessRequest.FromString,
+                    response_serializer=callscope_dot_v1_dot_retention__pb2.AccessDecision.SerializeToString,
+            ),
+            'ListAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAudit,
+                    request_deserializer=callscope_dot_v1_dot_retention__pb2.ListAuditRequest.FromString,
+                    response_serializer=callscope_dot_v1_dot_retention__pb2.ListAuditResponse.SerializeToString,
+            ),
+            'VerifyAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyAudit,
+                    request_deserializer=callscope_dot_v1_dot_retention__pb2.VerifyAuditRequest.FromString,
+                    response_serializer=callscope_dot_v1_dot_retention__pb2.AuditVerification.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -172,6 +353,303 @@ class Retention:
             '/callscope.v1.Retention/EraseSubject',
             callscope_dot_v1_dot_retention__pb2.EraseSubjectRequest.SerializeToString,
             callscope_dot_v1_dot_retention__pb2.ErasureReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseLegalHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callscope.v1.Retention/ReleaseLegalHold',
+            callscope_dot_v1_dot_retention__pb2.ReleaseLegalHoldRequest.SerializeToString,
+            callscope_dot_v1_dot_retention__pb2.LegalHold.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLegalHolds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callscope.v1.Retention/ListLegalHolds',
+            callscope_dot_v1_dot_retention__pb2.ListLegalHoldsRequest.SerializeToString,
+            callscope_dot_v1_dot_retention__pb2.ListLegalHoldsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetErasureReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callscope.v1.Retention/GetErasureReport',
+            callscope_dot_v1_dot_retention__pb2.GetErasureReportRequest.SerializeToString,
+            callscope_dot_v1_dot_retention__pb2.ErasureReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlanPurge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callscope.v1.Retention/PlanPurge',
+            callscope_dot_v1_dot_retention__pb2.PlanPurgeRequest.SerializeToString,
+            callscope_dot_v1_dot_retention__pb2.PurgePlan.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunPurge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callscope.v1.Retention/RunPurge',
+            callscope_dot_v1_dot_retention__pb2.RunPurgeRequest.SerializeToString,
+            callscope_dot_v1_dot_retention__pb2.PurgeRunStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPurgeRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callscope.v1.Retention/GetPurgeRun',
+            callscope_dot_v1_dot_retention__pb2.GetPurgeRunRequest.SerializeToString,
+            callscope_dot_v1_dot_retention__pb2.PurgeRunStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callscope.v1.Retention/GetPolicy',
+            callscope_dot_v1_dot_retention__pb2.GetPolicyRequest.SerializeToString,
+            callscope_dot_v1_dot_retention__pb2.PolicyDocument.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callscope.v1.Retention/ApplyPolicy',
+            callscope_dot_v1_dot_retention__pb2.ApplyPolicyRequest.SerializeToString,
+            callscope_dot_v1_dot_retention__pb2.PolicyChangeReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckAccess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callscope.v1.Retention/CheckAccess',
+            callscope_dot_v1_dot_retention__pb2.CheckAccessRequest.SerializeToString,
+            callscope_dot_v1_dot_retention__pb2.AccessDecision.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callscope.v1.Retention/ListAudit',
+            callscope_dot_v1_dot_retention__pb2.ListAuditRequest.SerializeToString,
+            callscope_dot_v1_dot_retention__pb2.ListAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callscope.v1.Retention/VerifyAudit',
+            callscope_dot_v1_dot_retention__pb2.VerifyAuditRequest.SerializeToString,
+            callscope_dot_v1_dot_retention__pb2.AuditVerification.FromString,
             options,
             channel_credentials,
             insecure,

@@ -172,6 +172,14 @@ class SiprecServer:
         elif method == "CANCEL":
             self._on_cancel(request, addr)
         elif method == "OPTIONS":
+            if not self.accepting:
+                self._send(
+                    build_response(
+                        request, 503, "Service Unavailable", extra_headers=[("Retry-After", "5")]
+                    ),
+                    addr,
+                )
+                return
             self._send(
                 build_response(
                     request,
