@@ -68,17 +68,26 @@ class AnalyzerStore:
         sentiment_score: float,
         sentiment_label: str,
         human_requests: list[str],
+        sentiment_confidence: float | None = None,
+        word_count: int | None = None,
+        rms_dbfs: float | None = None,
+        keywords: dict[str, list[str]] | None = None,
+        categories: list[str] | None = None,
     ) -> None:
         async with self._pool.connection() as conn:
             await conn.execute(
                 """
                 INSERT INTO analyzer.utterances (call_id, channel, utterance_no, version, text,
-                    language, start_ms, end_ms, sentiment_score, sentiment_label, human_requests)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                    language, start_ms, end_ms, sentiment_score, sentiment_label, human_requests,
+                    sentiment_confidence, word_count, rms_dbfs, keywords, categories)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                 ON CONFLICT (call_id, channel, utterance_no, version) DO UPDATE SET
                     text = EXCLUDED.text, sentiment_score = EXCLUDED.sentiment_score,
                     sentiment_label = EXCLUDED.sentiment_label,
-                    human_requests = EXCLUDED.human_requests
+                    human_requests = EXCLUDED.human_requests,
+                    sentiment_confidence = EXCLUDED.sentiment_confidence,
+                    word_count = EXCLUDED.word_count, rms_dbfs = EXCLUDED.rms_dbfs,
+                    keywords = EXCLUDED.keywords, categories = EXCLUDED.categories
                 """,
                 (
                     call_id,
@@ -92,6 +101,11 @@ class AnalyzerStore:
                     sentiment_score,
                     sentiment_label,
                     human_requests,
+                    sentiment_confidence,
+                    word_count,
+                    rms_dbfs,
+                    json.dumps(keywords or {}, ensure_ascii=False),
+                    categories or [],
                 ),
             )
 
@@ -128,17 +142,18 @@ class AnalyzerStore:
         reason: str,
         evidence: list[dict[str, object]],
         at_ms: int,
+        alert_key: str | None = None,
     ) -> StoredAlert:
         """Insert once; returns whether it was already published (outbox-style flag)."""
         async with self._pool.connection() as conn:
             await conn.execute(
                 """
                 INSERT INTO analyzer.alerts (alert_id, call_id, kind, severity, reason, evidence,
-                    at_ms)
-                VALUES (%s, %s, %s, %s, %s, %s, %s)
+                    at_ms, alert_key)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
                 ON CONFLICT (alert_id) DO NOTHING
                 """,
-                (alert_id, call_id, kind, severity, reason, json.dumps(evidence), at_ms),
+                (alert_id, call_id, kind, severity, reason, json.dumps(evidence), at_ms, alert_key),
             )
             cur = await conn.execute(
                 "SELECT published_at FROM analyzer.alerts WHERE alert_id = %s", (alert_id,)
@@ -150,6 +165,37 @@ class AnalyzerStore:
         async with self._pool.connection() as conn:
             await conn.execute(
                 "UPDATE analyzer.alerts SET published_at = now() WHERE alert_id = %s", (alert_id,)
+            )
+
+    async def utterance_rows(self, call_id: str) -> list[dict[str, object]]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT * FROM analyzer.utterances WHERE call_id = %s ORDER BY start_ms",
+                (call_id,),
+            )
+            return list(await cur.fetchall())
+
+    async def published_alert_keys(self, call_id: str) -> list[dict[str, object]]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT alert_key, kind, at_ms FROM analyzer.alerts WHERE call_id = %s"
+                " AND alert_key IS NOT NULL AND published_at IS NOT NULL",
+                (call_id,),
+            )
+            return list(await cur.fetchall())
+
+    async def save_summary(
+        self, call_id: str, version: int, summary: dict[str, object], qa_score: float | None
+    ) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                """
+                INSERT INTO analyzer.summaries (call_id, version, summary, qa_score)
+                VALUES (%s, %s, %s, %s)
+                ON CONFLICT (call_id, version) DO UPDATE SET summary = EXCLUDED.summary,
+                    qa_score = EXCLUDED.qa_score, created_at = now()
+                """,
+                (call_id, version, json.dumps(summary, default=str), qa_score),
             )
 
 
