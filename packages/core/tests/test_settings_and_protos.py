@@ -63,3 +63,35 @@ def test_payload_roundtrip_and_clear_errors() -> None:
         decode("application/json", b"{}")
     with pytest.raises(PayloadError, match="cannot decode"):
         decode(content_type_for(message), b"\xff\xff\xff")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("CALLSCOPE_KAFKA_BOOTSTRAP_SERVERS", "kafka", "is not host:port"),
+        ("CALLSCOPE_KAFKA_BOOTSTRAP_SERVERS", "tcp://kafka:9092", "is not host:port"),
+        ("CALLSCOPE_KAFKA_BOOTSTRAP_SERVERS", "kafka:99999", "out of range"),
+        ("CALLSCOPE_DATABASE_URL", "mysql://db/calls", "postgresql://"),
+        ("CALLSCOPE_S3_ENDPOINT", "https://minio:9000", "no scheme"),
+    ],
+)
+def test_malformed_endpoints_are_refused_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as err:
+        load_settings(CoreSettings)
+    assert variable in str(err.value) and message in str(err.value)
+
+
+def test_a_service_with_a_malformed_endpoint_exits_with_the_setting_name() -> None:
+    env = {"CALLSCOPE_KAFKA_BOOTSTRAP_SERVERS": "kafka", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-m", "callscope_transcriber"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "CALLSCOPE_KAFKA_BOOTSTRAP_SERVERS" in result.stderr and "Traceback" not in result.stderr

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -62,6 +62,36 @@ class CoreSettings(BaseSettings):
     # and metrics is configured by the standard OTEL_* variables (docs/observability.md).
     metrics_port: int = Field(9464, ge=0, le=65535)
     metrics_host: str = "0.0.0.0"
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _check_bootstrap(cls, value: str) -> str:
+        servers = [s.strip() for s in value.split(",") if s.strip()]
+        if not servers:
+            raise ValueError("needs at least one host:port")
+        for server in servers:
+            host, sep, port = server.rpartition(":")
+            if "://" in server or not sep or not host or not port.isdigit():
+                raise ValueError(f"{server!r} is not host:port")
+            if not 0 < int(port) < 65536:
+                raise ValueError(f"port of {server!r} is out of range")
+        return ",".join(servers)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URI (libpq format)")
+        return value
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _check_s3_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and ("://" in value or "/" in value.strip("/")):
+            raise ValueError(
+                "give host[:port] only (no scheme or path); CALLSCOPE_S3_SECURE chooses https"
+            )
+        return value
 
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
