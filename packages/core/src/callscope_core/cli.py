@@ -78,6 +78,21 @@ def main() -> None:
     app()
 
 
+# -- retention (policies, purge, holds, erasure, audit), talking to the running service -------
+try:
+    from callscope_retention.cli import app as retention_app
+except ImportError:  # the retention package is not installed (e.g. an image without it)
+    retention_app = None
+if retention_app is not None:
+    from callscope_retention.cli import erase as _erase
+
+    app.add_typer(retention_app, name="retention")
+    # `callscope erase --customer ...` is the short form the compliance team uses.
+    app.command("erase", help="GDPR Art. 17 erasure of a person (= callscope retention erase).")(
+        _erase
+    )
+
+
 # -- speech models (installed by the transcriber package) ---------------------------------
 models_app = typer.Typer(help="Speech-to-text models (CTranslate2 Whisper) for the transcriber.")
 app.add_typer(models_app, name="models")

@@ -62,14 +62,14 @@ CALL_SUMMARIES = Topic(
 )
 RETENTION_COMMANDS = Topic(
     "callscope.retention.commands",
-    "call_id",
+    "batch_id (PurgeCalls) or call_id",
     3,
     ("PurgeCall", "PurgeCalls", "ProtectRecording"),
     "Commands from retention to the services that hold call data.",
 )
 RETENTION_EVENTS = Topic(
     "callscope.retention.events",
-    "call_id",
+    "batch_id (CallsPurged) or call_id",
     3,
     ("CallPurged", "CallsPurged", "RecordingProtected"),
     "Confirmations from the services that executed a retention command.",

@@ -15,7 +15,14 @@ from callscope_core.channels import channel_name, channel_value
 from callscope_core.kafka import ConsumedEvent, EventProducer, PermanentError
 from callscope_core.runtime import ServiceRuntime
 from callscope_core.settings import CoreSettings
-from callscope_core.topics import ALERTS, ANALYSIS, CALL_EVENTS, CALL_SUMMARIES, TRANSCRIPTS
+from callscope_core.topics import (
+    ALERTS,
+    ANALYSIS,
+    CALL_EVENTS,
+    CALL_SUMMARIES,
+    RETENTION_COMMANDS,
+    TRANSCRIPTS,
+)
 
 from .domain.categories import CATEGORIES_DATA, CategoryModel
 from .domain.escalation import find_human_requests
@@ -23,6 +30,7 @@ from .domain.keywords import default_keywords
 from .domain.rules import AlertDecision, CallState, RuleSet, UtteranceRecord, evaluate
 from .domain.sentiment import SentimentModel
 from .domain.summary import default_scorecard, summarize
+from .purge import purge_handler
 from .settings import AnalyzerSettings
 from .store import AnalyzerStore, SupervisorQueries
 from .supervisor import LiveFeeds, SupervisorService
@@ -303,4 +311,7 @@ async def run(core: CoreSettings, settings: AnalyzerSettings, stop: asyncio.Even
             SupervisorService(SupervisorQueries(rt.db), feeds), rt.grpc.server
         )
         rt.add_consumer("callscope-analyzer", [TRANSCRIPTS, CALL_EVENTS], analyzer.on_event)
+        rt.add_consumer(
+            "callscope-analyzer-retention", [RETENTION_COMMANDS], purge_handler(rt.db, rt.producer)
+        )
         await rt.serve(stop)

@@ -9,10 +9,12 @@ from callscope.v1 import recorder_pb2, recorder_pb2_grpc
 from callscope_core.runtime import ServiceRuntime
 from callscope_core.settings import CoreSettings
 from callscope_core.storage import open_object_store
+from callscope_core.topics import RETENTION_COMMANDS
 
 from .calls import CallRecorder
 from .ingest.rtp_server import RtpPortPool
 from .ingest.sip.server import SiprecServer
+from .purge import purge_handler
 from .settings import RecorderSettings
 from .storage import RecordingStore
 
@@ -47,6 +49,12 @@ async def run(core: CoreSettings, settings: RecorderSettings, stop: asyncio.Even
         )
         await sip.start()
         try:
+            # Retention's commands: delete (or lock) this service's recordings, then confirm.
+            rt.add_consumer(
+                "callscope-recorder-retention",
+                [RETENTION_COMMANDS],
+                purge_handler(rt.db, rt.producer, objects, core),
+            )
             await rt.serve(stop, background=[recorder.reap_silent_calls])
         finally:
             # Drain: refuse new calls, finish and store the ones in progress.

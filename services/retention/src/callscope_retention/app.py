@@ -5,23 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from opentelemetry.metrics import CallbackOptions, Observation
 from psycopg_pool import AsyncConnectionPool
 
-from callscope.v1 import events_pb2, retention_pb2, retention_pb2_grpc
+from callscope.v1 import retention_pb2
 from callscope_core import metrics
-from callscope_core.kafka import ConsumedEvent
 from callscope_core.runtime import ServiceRuntime
 from callscope_core.service import sleep_or_stop
 from callscope_core.settings import CoreSettings
-from callscope_core.topics import CALL_EVENTS
 from callscope_core.tracing import untraced
 
-from .domain.policy import RetentionPolicy
 from .settings import RetentionSettings
-from .store import RecordingRegistry
+from .wiring import serve_retention
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +73,6 @@ async def watch_purge_backlog(pool: AsyncConnectionPool, stop: asyncio.Event) ->
 
 
 async def run(core: CoreSettings, settings: RetentionSettings, stop: asyncio.Event) -> None:
-    policy = RetentionPolicy.from_days(settings.policy_version, settings.periods_days)
-    policy.windows(settings.default_purposes, datetime.now(UTC))  # fail fast on a bad default
-
     async with ServiceRuntime(
         "retention",
         core,
@@ -87,17 +80,5 @@ async def run(core: CoreSettings, settings: RetentionSettings, stop: asyncio.Eve
         grpc_services=[retention_pb2.DESCRIPTOR.services_by_name["Retention"].full_name],
         migrations_package="callscope_retention",
     ) as rt:
-        registry = RecordingRegistry(rt.db, policy, settings.default_purposes)
-
-        async def on_call_event(event: ConsumedEvent) -> None:
-            if isinstance(event.message, events_pb2.RecordingStored):
-                await registry.register(event.message)
-
-        assert rt.grpc is not None
-        # Holds, erasure and audit come with the retention issue: UNIMPLEMENTED until then.
-        retention_pb2_grpc.add_RetentionServicer_to_server(
-            retention_pb2_grpc.RetentionServicer(), rt.grpc.server
-        )
-        rt.add_consumer("callscope-retention", [CALL_EVENTS], on_call_event)
         rt.add_background(lambda stop: watch_purge_backlog(rt.db, stop))
-        await rt.serve(stop)
+        await serve_retention(rt, settings, stop)

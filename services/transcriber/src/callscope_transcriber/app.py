@@ -17,11 +17,12 @@ from callscope_core.kafka import ConsumedEvent, EventProducer, PermanentError
 from callscope_core.runtime import ServiceRuntime
 from callscope_core.service import sleep_or_stop
 from callscope_core.settings import CoreSettings
-from callscope_core.topics import AUDIO_SEGMENTS, TRANSCRIPTS
+from callscope_core.topics import AUDIO_SEGMENTS, RETENTION_COMMANDS, TRANSCRIPTS
 
 from .domain.segmenter import Utterance, UtteranceSegmenter
 from .engine import WhisperEngine
 from .models import resolve_model
+from .purge import purge_handler
 from .settings import TranscriberSettings
 from .store import TranscriptStore
 
@@ -211,4 +212,9 @@ async def run(core: CoreSettings, settings: TranscriberSettings, stop: asyncio.E
         )
         live = LiveTranscriber(engine, TranscriptStore(rt.db), rt.producer, settings)
         rt.add_consumer("callscope-transcriber", [AUDIO_SEGMENTS], live.on_event)
+        rt.add_consumer(
+            "callscope-transcriber-retention",
+            [RETENTION_COMMANDS],
+            purge_handler(rt.db, rt.producer),
+        )
         await rt.serve(stop, background=[live.flush_idle])

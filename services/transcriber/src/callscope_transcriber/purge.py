@@ -1,0 +1,54 @@
+"""Retention commands in the transcriber: purge a call's transcript (final utterances).
+
+Wiring (app.py): `rt.add_consumer("callscope-transcriber-retention", [RETENTION_COMMANDS],
+purge_handler(rt.db, rt.producer))`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from psycopg import AsyncConnection, sql
+from psycopg_pool import AsyncConnectionPool
+
+from callscope_core.purge import (
+    ALREADY_GONE,
+    DELETED,
+    TRANSCRIPT,
+    Publisher,
+    PurgeOutcome,
+    RetentionCommandHandler,
+    rows_by_call,
+    utc_now,
+)
+
+
+class TranscriptPurger:
+    service = "transcriber"
+    schema = "transcriber"
+    data_kinds = frozenset({TRANSCRIPT})
+
+    async def purge(self, conn: AsyncConnection, call_ids: Sequence[str]) -> list[PurgeOutcome]:
+        rows = await rows_by_call(
+            conn,
+            sql.SQL("DELETE FROM transcriber.utterances WHERE call_id = ANY(%s) RETURNING call_id"),
+            call_ids,
+        )
+        return [
+            PurgeOutcome(c, DELETED, rows_deleted=rows[c])
+            if rows.get(c)
+            else PurgeOutcome(
+                c, ALREADY_GONE, detail="no transcript stored for this call; nothing deleted"
+            )
+            for c in call_ids
+        ]
+
+
+def purge_handler(
+    pool: AsyncConnectionPool,
+    producer: Publisher,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+) -> RetentionCommandHandler:
+    return RetentionCommandHandler(pool, producer, TranscriptPurger(), clock=clock)
