@@ -313,3 +313,53 @@ async def test_watch_call_gives_a_late_supervisor_the_whole_call(
     assert any(u.alert.kind == "human_request" for u in updates if u.HasField("alert"))
     customer = [u.analysis for u in updates if u.HasField("analysis") and u.analysis.channel == 1]
     assert customer and all(a.sentiment.label for a in customer)
+
+
+async def test_get_recording_serves_a_signed_url_only_for_an_allowed_purpose_and_audits_it(
+    escalation_call: dict, stack: dict
+) -> None:
+    import grpc
+
+    from callscope.v1 import recorder_pb2, recorder_pb2_grpc, retention_pb2, retention_pb2_grpc
+
+    call_id = _call_id(escalation_call)
+    endpoints = stack["endpoints"]
+
+    def registered():  # type: ignore[no-untyped-def]
+        with psycopg.connect(endpoints["database_url"]) as conn:
+            return conn.execute(
+                "SELECT 1 FROM retention.recordings WHERE call_id = %s", (call_id,)
+            ).fetchone()
+
+    await _eventually(registered)
+    async with (
+        grpc.aio.insecure_channel(f"127.0.0.1:{endpoints['grpc']['recorder']}") as rec,
+        grpc.aio.insecure_channel(f"127.0.0.1:{endpoints['grpc']['retention']}") as ret,
+    ):
+        recorder = recorder_pb2_grpc.RecorderStub(rec)
+        reply = await recorder.GetRecording(
+            recorder_pb2.GetRecordingRequest(
+                call_id=call_id, requested_by="qa-reviewer-1", purpose="quality", ttl_seconds=60
+            ),
+            timeout=10,
+        )
+        assert reply.url.endswith(f"{call_id}.wav") and reply.expires_at_unix > 0
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await recorder.GetRecording(
+                recorder_pb2.GetRecordingRequest(
+                    call_id=call_id, requested_by="lawyer-1", purpose="proof"
+                ),
+                timeout=10,
+            )
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert refused.value.details()
+        with pytest.raises(grpc.aio.AioRpcError) as missing:
+            await recorder.GetRecording(
+                recorder_pb2.GetRecordingRequest(call_id=call_id), timeout=10
+            )
+        assert missing.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        audit = await retention_pb2_grpc.RetentionStub(ret).ListAudit(
+            retention_pb2.ListAuditRequest(limit=1000), timeout=10
+        )
+    actors = [e.actor for e in audit.entries if call_id in (e.subject + e.details_json)]
+    assert "qa-reviewer-1" in actors and "lawyer-1" in actors  # granted and refused, both kept

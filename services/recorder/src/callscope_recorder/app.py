@@ -12,6 +12,7 @@ from callscope_core.storage import open_object_store
 from callscope_core.topics import RETENTION_COMMANDS
 
 from .calls import CallRecorder
+from .grpc_api import RecorderService
 from .ingest.rtp_server import RtpPortPool
 from .ingest.sip.server import SiprecServer
 from .purge import purge_handler
@@ -43,9 +44,9 @@ async def run(core: CoreSettings, settings: RecorderSettings, stop: asyncio.Even
         recorder = CallRecorder(settings, store, rt.producer, rtp)
         sip = SiprecServer(settings, recorder)
         assert rt.grpc is not None
-        # StreamCall/SetRecording/GetRecording come with the recorder issue: UNIMPLEMENTED now.
+        # GetRecording is served; StreamCall/SetRecording come with the ingest issue.
         recorder_pb2_grpc.add_RecorderServicer_to_server(
-            recorder_pb2_grpc.RecorderServicer(), rt.grpc.server
+            RecorderService(rt.db, objects, settings.retention_target), rt.grpc.server
         )
         await sip.start()
         try:

@@ -30,6 +30,8 @@ class RecorderSettings(BaseSettings):
     # Keep it below the pod's terminationGracePeriodSeconds.
     drain_timeout_s: float = Field(1700.0, ge=0)
     default_queue: str = ""
+    # The retention service (host:port), asked before any recording is served.
+    retention_target: str = "127.0.0.1:50054"
     spool_dir: Path = Path(".callscope/spool")
     user_agent: str = "Callscope-Recorder/0.1"
 

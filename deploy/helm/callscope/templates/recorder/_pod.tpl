@@ -127,6 +127,9 @@ spec:
           value: {{ $r.mediaTimeoutSeconds | quote }}
         - name: CALLSCOPE_RECORDER_SPOOL_DIR
           value: /var/lib/callscope/spool
+        # GetRecording asks retention before serving a recording (fails closed without it).
+        - name: CALLSCOPE_RECORDER_RETENTION_TARGET
+          value: {{ printf "%s:%v" (include "callscope.componentName" (dict "context" . "component" "retention")) .Values.retention.grpcPort | quote }}
 {{- with $r.agentAorPattern }}
         - name: CALLSCOPE_RECORDER_AGENT_AOR_PATTERN
           value: {{ . | quote }}
