@@ -112,8 +112,10 @@ class OtlpReceiver(
             self._points += points
 
     def spans(self) -> list[dict[str, Any]]:
+        """Distinct spans, oldest first. The OTLP exporter retries an export the receiver was
+        slow to acknowledge (a loaded machine), so the same span can arrive twice."""
         with self._lock:
-            return list(self._spans)
+            return list({s["span_id"]: s for s in self._spans}.values())
 
     def points(self, name: str) -> list[dict[str, Any]]:
         """Every data point received for metric `name`, oldest first (cumulative values)."""

@@ -148,7 +148,7 @@ def test_grpc_spans_join_the_caller_trace_and_health_checks_make_none(
                 )
 
     asyncio.run(call())
-    found = _wait(lambda: [s for s in otlp_receiver.spans() if s["trace_id"] == trace_id], 10, 0.2)
+    found = _wait(lambda: [s for s in otlp_receiver.spans() if s["trace_id"] == trace_id], 30, 0.2)
     # Exactly one server span for the call; spans the handler makes under it are its children.
     servers = [s for s in found if s["kind"] == "SERVER"]
     assert len(servers) == 1, [(s["service"], s["name"], s["kind"]) for s in found]
