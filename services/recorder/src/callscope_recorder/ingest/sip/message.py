@@ -110,15 +110,16 @@ def canonical_name(name: str) -> str:
     return _CANONICAL.get(lower, name)
 
 
-def _split_commas(value: str) -> list[str]:
-    """Split a header value on commas that are outside quoted strings and <...>."""
+def _split_outside_quotes(text: str, separator: str, *, inside_angles: bool) -> list[str]:
+    """Split on `separator` outside quoted strings (and, with inside_angles, outside <...>:
+    a URI in angle brackets may hold commas of its own)."""
     parts: list[str] = []
     start = 0
     quoted = False
     angle = False
     i = 0
-    while i < len(value):
-        ch = value[i]
+    while i < len(text):
+        ch = text[i]
         if quoted:
             if ch == "\\":
                 i += 1
@@ -126,16 +127,21 @@ def _split_commas(value: str) -> list[str]:
                 quoted = False
         elif ch == '"':
             quoted = True
-        elif ch == "<":
+        elif inside_angles and ch == "<":
             angle = True
-        elif ch == ">":
+        elif inside_angles and ch == ">":
             angle = False
-        elif ch == "," and not angle:
-            parts.append(value[start:i])
+        elif ch == separator and not angle:
+            parts.append(text[start:i])
             start = i + 1
         i += 1
-    parts.append(value[start:])
+    parts.append(text[start:])
     return parts
+
+
+def _split_commas(value: str) -> list[str]:
+    """Split a header value on commas that are outside quoted strings and <...>."""
+    return _split_outside_quotes(value, ",", inside_angles=True)
 
 
 class Headers:
@@ -456,25 +462,7 @@ def split_name_addr(value: str, header: str = "address") -> tuple[str | None, st
 
 def _split_params(text: str) -> list[str]:
     """Split on ';' outside quoted strings."""
-    parts: list[str] = []
-    start = 0
-    quoted = False
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if quoted:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                quoted = False
-        elif ch == '"':
-            quoted = True
-        elif ch == ";":
-            parts.append(text[start:i])
-            start = i + 1
-        i += 1
-    parts.append(text[start:])
-    return parts
+    return _split_outside_quotes(text, ";", inside_angles=False)
 
 
 def header_param(value: str, name: str) -> str | None:
