@@ -26,6 +26,8 @@ CALL_EVENTS = Topic(
         "ParticipantJoined",
         "RecordingPaused",
         "RecordingResumed",
+        "RecordingStarted",
+        "RecordingStopped",
         "ConsentRecorded",
         "CallEnded",
         "RecordingStored",
@@ -43,7 +45,7 @@ TRANSCRIPTS = Topic(
     "callscope.transcripts",
     "call_id",
     6,
-    ("TranscriptSegment",),
+    ("TranscriptSegment", "TranscriptionDegraded"),
     "Partial and final transcript segments; finals are idempotent by "
     "(call_id, channel, utterance_no, version).",
 )
@@ -54,7 +56,7 @@ ALERTS = Topic(
     "callscope.alerts",
     "call_id",
     3,
-    ("SupervisorAlert",),
+    ("SupervisorAlert", "AlertAcknowledged"),
     "The live feed of alerts supervisors and other systems act on.",
 )
 CALL_SUMMARIES = Topic(

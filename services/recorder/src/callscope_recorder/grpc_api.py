@@ -12,7 +12,8 @@ from datetime import timedelta
 import grpc
 from psycopg_pool import AsyncConnectionPool
 
-from callscope.v1 import recorder_pb2, recorder_pb2_grpc, retention_pb2, retention_pb2_grpc
+from callscope.v1 import recorder_pb2, recorder_pb2_grpc
+from callscope_core.access import AccessGate, AccessRequest
 from callscope_core.storage import ObjectStore
 
 DEFAULT_URL_TTL_S = 300
@@ -25,7 +26,7 @@ class RecorderService(recorder_pb2_grpc.RecorderServicer):
     ) -> None:
         self._pool = pool
         self._objects = objects
-        self._retention_target = retention_target
+        self._access = AccessGate(retention_target)
 
     async def GetRecording(
         self, request: recorder_pb2.GetRecordingRequest, context: grpc.aio.ServicerContext
@@ -51,23 +52,15 @@ class RecorderService(recorder_pb2_grpc.RecorderServicer):
                 grpc.StatusCode.NOT_FOUND, f"no stored recording for call {request.call_id!r}"
             )
         # Fail closed: without retention's answer (and its audit entry) nothing is served.
-        try:
-            async with grpc.aio.insecure_channel(self._retention_target) as channel:
-                decision = await retention_pb2_grpc.RetentionStub(channel).CheckAccess(
-                    retention_pb2.CheckAccessRequest(
-                        call_id=request.call_id,
-                        purpose=request.purpose,
-                        actor=request.requested_by,
-                        resource="recording",
-                        action="download",
-                    ),
-                    timeout=5,
-                )
-        except grpc.aio.AioRpcError as exc:
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE, f"retention cannot confirm access: {exc.details()}"
-            )
-        if not decision.allowed:
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, decision.reason)
+        await self._access.abort_unless_allowed(
+            context,
+            AccessRequest(
+                call_id=request.call_id,
+                purpose=request.purpose,
+                actor=request.requested_by,
+                resource="recording",
+                action="download",
+            ),
+        )
         url = await self._objects.signed_url(row["object_key"], timedelta(seconds=ttl))
         return recorder_pb2.GetRecordingResponse(url=url, expires_at_unix=int(time.time()) + ttl)

@@ -37,7 +37,7 @@ class Participant(_message.Message):
     def __init__(self, participant_id: _Optional[str] = ..., aor: _Optional[str] = ..., display_name: _Optional[str] = ..., channel: _Optional[_Union[_common_pb2.Channel, str]] = ...) -> None: ...
 
 class CallStarted(_message.Message):
-    __slots__ = ("meta", "call_id", "source", "queue", "language", "participants", "started_at", "external_call_id", "sample_rate", "agent_id")
+    __slots__ = ("meta", "call_id", "source", "queue", "language", "participants", "started_at", "external_call_id", "sample_rate", "agent_id", "recording_mode", "recording", "tenant")
     META_FIELD_NUMBER: _ClassVar[int]
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +48,9 @@ class CallStarted(_message.Message):
     EXTERNAL_CALL_ID_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORDING_MODE_FIELD_NUMBER: _ClassVar[int]
+    RECORDING_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
     meta: _common_pb2.EventMeta
     call_id: str
     source: str
@@ -58,7 +61,10 @@ class CallStarted(_message.Message):
     external_call_id: str
     sample_rate: int
     agent_id: str
-    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., call_id: _Optional[str] = ..., source: _Optional[str] = ..., queue: _Optional[str] = ..., language: _Optional[str] = ..., participants: _Optional[_Iterable[_Union[Participant, _Mapping]]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., external_call_id: _Optional[str] = ..., sample_rate: _Optional[int] = ..., agent_id: _Optional[str] = ...) -> None: ...
+    recording_mode: str
+    recording: bool
+    tenant: str
+    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., call_id: _Optional[str] = ..., source: _Optional[str] = ..., queue: _Optional[str] = ..., language: _Optional[str] = ..., participants: _Optional[_Iterable[_Union[Participant, _Mapping]]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., external_call_id: _Optional[str] = ..., sample_rate: _Optional[int] = ..., agent_id: _Optional[str] = ..., recording_mode: _Optional[str] = ..., recording: _Optional[bool] = ..., tenant: _Optional[str] = ...) -> None: ...
 
 class ParticipantJoined(_message.Message):
     __slots__ = ("meta", "call_id", "participant")
@@ -71,6 +77,40 @@ class ParticipantJoined(_message.Message):
     def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., call_id: _Optional[str] = ..., participant: _Optional[_Union[Participant, _Mapping]] = ...) -> None: ...
 
 class RecordingPaused(_message.Message):
+    __slots__ = ("meta", "call_id", "at_ms", "by", "reason", "source")
+    META_FIELD_NUMBER: _ClassVar[int]
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    meta: _common_pb2.EventMeta
+    call_id: str
+    at_ms: int
+    by: str
+    reason: str
+    source: str
+    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., call_id: _Optional[str] = ..., at_ms: _Optional[int] = ..., by: _Optional[str] = ..., reason: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
+
+class RecordingResumed(_message.Message):
+    __slots__ = ("meta", "call_id", "at_ms", "by", "gap_ms", "source", "reason")
+    META_FIELD_NUMBER: _ClassVar[int]
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    GAP_MS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    meta: _common_pb2.EventMeta
+    call_id: str
+    at_ms: int
+    by: str
+    gap_ms: int
+    source: str
+    reason: str
+    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., call_id: _Optional[str] = ..., at_ms: _Optional[int] = ..., by: _Optional[str] = ..., gap_ms: _Optional[int] = ..., source: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RecordingStarted(_message.Message):
     __slots__ = ("meta", "call_id", "at_ms", "by", "reason")
     META_FIELD_NUMBER: _ClassVar[int]
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -84,33 +124,37 @@ class RecordingPaused(_message.Message):
     reason: str
     def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., call_id: _Optional[str] = ..., at_ms: _Optional[int] = ..., by: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
-class RecordingResumed(_message.Message):
-    __slots__ = ("meta", "call_id", "at_ms", "by", "gap_ms")
+class RecordingStopped(_message.Message):
+    __slots__ = ("meta", "call_id", "at_ms", "by", "reason")
     META_FIELD_NUMBER: _ClassVar[int]
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     AT_MS_FIELD_NUMBER: _ClassVar[int]
     BY_FIELD_NUMBER: _ClassVar[int]
-    GAP_MS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     meta: _common_pb2.EventMeta
     call_id: str
     at_ms: int
     by: str
-    gap_ms: int
-    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., call_id: _Optional[str] = ..., at_ms: _Optional[int] = ..., by: _Optional[str] = ..., gap_ms: _Optional[int] = ...) -> None: ...
+    reason: str
+    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., call_id: _Optional[str] = ..., at_ms: _Optional[int] = ..., by: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ConsentRecorded(_message.Message):
-    __slots__ = ("meta", "call_id", "announcement_played", "customer_opted_out", "decision")
+    __slots__ = ("meta", "call_id", "announcement_played", "customer_opted_out", "decision", "at_ms", "source")
     META_FIELD_NUMBER: _ClassVar[int]
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     ANNOUNCEMENT_PLAYED_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_OPTED_OUT_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
     meta: _common_pb2.EventMeta
     call_id: str
     announcement_played: bool
     customer_opted_out: bool
     decision: str
-    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., call_id: _Optional[str] = ..., announcement_played: _Optional[bool] = ..., customer_opted_out: _Optional[bool] = ..., decision: _Optional[str] = ...) -> None: ...
+    at_ms: int
+    source: str
+    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., call_id: _Optional[str] = ..., announcement_played: _Optional[bool] = ..., customer_opted_out: _Optional[bool] = ..., decision: _Optional[str] = ..., at_ms: _Optional[int] = ..., source: _Optional[str] = ...) -> None: ...
 
 class CallEnded(_message.Message):
     __slots__ = ("meta", "call_id", "ended_at", "duration_ms", "reason", "last_segment_seq", "segments_per_channel")
@@ -138,7 +182,7 @@ class CallEnded(_message.Message):
     def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., call_id: _Optional[str] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_ms: _Optional[int] = ..., reason: _Optional[str] = ..., last_segment_seq: _Optional[int] = ..., segments_per_channel: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class RecordingStored(_message.Message):
-    __slots__ = ("meta", "call_id", "object_key", "bucket", "content_type", "size_bytes", "duration_ms", "channels", "sample_rate", "sha256", "queue", "tenant", "purposes")
+    __slots__ = ("meta", "call_id", "object_key", "bucket", "content_type", "size_bytes", "duration_ms", "channels", "sample_rate", "sha256", "queue", "tenant", "purposes", "gaps", "encryption", "proof_only", "lost_packets")
     META_FIELD_NUMBER: _ClassVar[int]
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     OBJECT_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -152,6 +196,10 @@ class RecordingStored(_message.Message):
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    GAPS_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTION_FIELD_NUMBER: _ClassVar[int]
+    PROOF_ONLY_FIELD_NUMBER: _ClassVar[int]
+    LOST_PACKETS_FIELD_NUMBER: _ClassVar[int]
     meta: _common_pb2.EventMeta
     call_id: str
     object_key: str
@@ -165,7 +213,21 @@ class RecordingStored(_message.Message):
     queue: str
     tenant: str
     purposes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., call_id: _Optional[str] = ..., object_key: _Optional[str] = ..., bucket: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., duration_ms: _Optional[int] = ..., channels: _Optional[int] = ..., sample_rate: _Optional[int] = ..., sha256: _Optional[str] = ..., queue: _Optional[str] = ..., tenant: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ...) -> None: ...
+    gaps: _containers.RepeatedCompositeFieldContainer[RecordingGap]
+    encryption: str
+    proof_only: bool
+    lost_packets: int
+    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., call_id: _Optional[str] = ..., object_key: _Optional[str] = ..., bucket: _Optional[str] = ..., content_type: _Optional[str] = ..., size_bytes: _Optional[int] = ..., duration_ms: _Optional[int] = ..., channels: _Optional[int] = ..., sample_rate: _Optional[int] = ..., sha256: _Optional[str] = ..., queue: _Optional[str] = ..., tenant: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., gaps: _Optional[_Iterable[_Union[RecordingGap, _Mapping]]] = ..., encryption: _Optional[str] = ..., proof_only: _Optional[bool] = ..., lost_packets: _Optional[int] = ...) -> None: ...
+
+class RecordingGap(_message.Message):
+    __slots__ = ("start_ms", "duration_ms", "reason")
+    START_MS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    start_ms: int
+    duration_ms: int
+    reason: str
+    def __init__(self, start_ms: _Optional[int] = ..., duration_ms: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class AudioSegment(_message.Message):
     __slots__ = ("meta", "call_id", "channel", "seq", "start_ms", "duration_ms", "codec", "sample_rate", "audio", "last", "language", "rms_dbfs")
@@ -245,6 +307,20 @@ class TranscriptSegment(_message.Message):
     rms_dbfs: float
     def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., call_id: _Optional[str] = ..., channel: _Optional[_Union[_common_pb2.Channel, str]] = ..., utterance_no: _Optional[int] = ..., version: _Optional[int] = ..., kind: _Optional[_Union[TranscriptSegment.Kind, str]] = ..., text: _Optional[str] = ..., words: _Optional[_Iterable[_Union[Word, _Mapping]]] = ..., language: _Optional[str] = ..., confidence: _Optional[float] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., rms_dbfs: _Optional[float] = ...) -> None: ...
 
+class TranscriptionDegraded(_message.Message):
+    __slots__ = ("meta", "call_id", "level", "reason", "backlog_ms")
+    META_FIELD_NUMBER: _ClassVar[int]
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    BACKLOG_MS_FIELD_NUMBER: _ClassVar[int]
+    meta: _common_pb2.EventMeta
+    call_id: str
+    level: str
+    reason: str
+    backlog_ms: int
+    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., call_id: _Optional[str] = ..., level: _Optional[str] = ..., reason: _Optional[str] = ..., backlog_ms: _Optional[int] = ...) -> None: ...
+
 class Sentiment(_message.Message):
     __slots__ = ("score", "label", "confidence")
     SCORE_FIELD_NUMBER: _ClassVar[int]
@@ -296,7 +372,7 @@ class AlertEvidence(_message.Message):
     def __init__(self, channel: _Optional[_Union[_common_pb2.Channel, str]] = ..., utterance_no: _Optional[int] = ..., text: _Optional[str] = ..., at_ms: _Optional[int] = ...) -> None: ...
 
 class SupervisorAlert(_message.Message):
-    __slots__ = ("meta", "alert_id", "call_id", "kind", "severity", "agent", "queue", "reason", "evidence", "at_ms", "raised_at")
+    __slots__ = ("meta", "alert_id", "call_id", "kind", "severity", "agent", "queue", "reason", "evidence", "at_ms", "raised_at", "rule_version")
     class Severity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         SEVERITY_UNSPECIFIED: _ClassVar[SupervisorAlert.Severity]
@@ -318,6 +394,7 @@ class SupervisorAlert(_message.Message):
     EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     AT_MS_FIELD_NUMBER: _ClassVar[int]
     RAISED_AT_FIELD_NUMBER: _ClassVar[int]
+    RULE_VERSION_FIELD_NUMBER: _ClassVar[int]
     meta: _common_pb2.EventMeta
     alert_id: str
     call_id: str
@@ -329,7 +406,24 @@ class SupervisorAlert(_message.Message):
     evidence: _containers.RepeatedCompositeFieldContainer[AlertEvidence]
     at_ms: int
     raised_at: _timestamp_pb2.Timestamp
-    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., alert_id: _Optional[str] = ..., call_id: _Optional[str] = ..., kind: _Optional[str] = ..., severity: _Optional[_Union[SupervisorAlert.Severity, str]] = ..., agent: _Optional[str] = ..., queue: _Optional[str] = ..., reason: _Optional[str] = ..., evidence: _Optional[_Iterable[_Union[AlertEvidence, _Mapping]]] = ..., at_ms: _Optional[int] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    rule_version: str
+    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., alert_id: _Optional[str] = ..., call_id: _Optional[str] = ..., kind: _Optional[str] = ..., severity: _Optional[_Union[SupervisorAlert.Severity, str]] = ..., agent: _Optional[str] = ..., queue: _Optional[str] = ..., reason: _Optional[str] = ..., evidence: _Optional[_Iterable[_Union[AlertEvidence, _Mapping]]] = ..., at_ms: _Optional[int] = ..., raised_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rule_version: _Optional[str] = ...) -> None: ...
+
+class AlertAcknowledged(_message.Message):
+    __slots__ = ("meta", "alert_id", "call_id", "queue", "acknowledged_by", "acknowledged_at")
+    META_FIELD_NUMBER: _ClassVar[int]
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGED_BY_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGED_AT_FIELD_NUMBER: _ClassVar[int]
+    meta: _common_pb2.EventMeta
+    alert_id: str
+    call_id: str
+    queue: str
+    acknowledged_by: str
+    acknowledged_at: _timestamp_pb2.Timestamp
+    def __init__(self, meta: _Optional[_Union[_common_pb2.EventMeta, _Mapping]] = ..., alert_id: _Optional[str] = ..., call_id: _Optional[str] = ..., queue: _Optional[str] = ..., acknowledged_by: _Optional[str] = ..., acknowledged_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CallSummary(_message.Message):
     __slots__ = ("meta", "call_id", "customer_sentiment", "sentiment_by_quarter", "categories", "agent_talk_ms", "customer_talk_ms", "silence_ms", "overtalk_ms", "qa_score", "alert_ids")

@@ -23,33 +23,46 @@ _sym_db = _symbol_database.Default()
 
 
 from callscope.v1 import common_pb2 as callscope_dot_v1_dot_common__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63\x61llscope/v1/recorder.proto\x12\x0c\x63\x61llscope.v1\x1a\x19\x63\x61llscope/v1/common.proto\"k\n\x0c\x43\x61llMetadata\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x04 \x01(\t\x12\x17\n\x0f\x63ustomer_number\x18\x05 \x01(\t\"g\n\nAudioFrame\x12&\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x15.callscope.v1.Channel\x12\r\n\x05\x63odec\x18\x02 \x01(\t\x12\x13\n\x0bsample_rate\x18\x03 \x01(\x05\x12\r\n\x05\x61udio\x18\x04 \x01(\x0c\"v\n\x11StreamCallRequest\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1a.callscope.v1.CallMetadataH\x00\x12)\n\x05\x66rame\x18\x02 \x01(\x0b\x32\x18.callscope.v1.AudioFrameH\x00\x42\x06\n\x04item\"9\n\x12StreamCallResponse\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x12\n\nobject_key\x18\x02 \x01(\t\"\xf0\x01\n\x13SetRecordingRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x38\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32(.callscope.v1.SetRecordingRequest.Action\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x14\n\x0crequested_by\x18\x04 \x01(\t\"h\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x10\n\x0c\x41\x43TION_START\x10\x01\x12\x10\n\x0c\x41\x43TION_PAUSE\x10\x02\x12\x11\n\rACTION_RESUME\x10\x03\x12\x0f\n\x0b\x41\x43TION_STOP\x10\x04\"6\n\x14SetRecordingResponse\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\"b\n\x13GetRecordingRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x14\n\x0crequested_by\x18\x02 \x01(\t\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x04 \x01(\x05\"<\n\x14GetRecordingResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x17\n\x0f\x65xpires_at_unix\x18\x02 \x01(\x03\x32\x8b\x02\n\x08Recorder\x12Q\n\nStreamCall\x12\x1f.callscope.v1.StreamCallRequest\x1a .callscope.v1.StreamCallResponse(\x01\x12U\n\x0cSetRecording\x12!.callscope.v1.SetRecordingRequest\x1a\".callscope.v1.SetRecordingResponse\x12U\n\x0cGetRecording\x12!.callscope.v1.GetRecordingRequest\x1a\".callscope.v1.GetRecordingResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63\x61llscope/v1/recorder.proto\x12\x0c\x63\x61llscope.v1\x1a\x19\x63\x61llscope/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x01\n\x0c\x43\x61llMetadata\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x04 \x01(\t\x12\x17\n\x0f\x63ustomer_number\x18\x05 \x01(\t\x12\x0e\n\x06tenant\x18\x06 \x01(\t\x12\x18\n\x10\x65xternal_call_id\x18\x07 \x01(\t\"g\n\nAudioFrame\x12&\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x15.callscope.v1.Channel\x12\r\n\x05\x63odec\x18\x02 \x01(\t\x12\x13\n\x0bsample_rate\x18\x03 \x01(\x05\x12\r\n\x05\x61udio\x18\x04 \x01(\x0c\"v\n\x11StreamCallRequest\x12.\n\x08metadata\x18\x01 \x01(\x0b\x32\x1a.callscope.v1.CallMetadataH\x00\x12)\n\x05\x66rame\x18\x02 \x01(\x0b\x32\x18.callscope.v1.AudioFrameH\x00\x42\x06\n\x04item\"9\n\x12StreamCallResponse\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x12\n\nobject_key\x18\x02 \x01(\t\"\xf0\x01\n\x13SetRecordingRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x38\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32(.callscope.v1.SetRecordingRequest.Action\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x14\n\x0crequested_by\x18\x04 \x01(\t\"h\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x10\n\x0c\x41\x43TION_START\x10\x01\x12\x10\n\x0c\x41\x43TION_PAUSE\x10\x02\x12\x11\n\rACTION_RESUME\x10\x03\x12\x0f\n\x0b\x41\x43TION_STOP\x10\x04\"6\n\x14SetRecordingResponse\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\"b\n\x13GetRecordingRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x14\n\x0crequested_by\x18\x02 \x01(\t\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x04 \x01(\x05\"<\n\x14GetRecordingResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x17\n\x0f\x65xpires_at_unix\x18\x02 \x01(\x03\"\xcc\x02\n\x0fRecordingPolicy\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x30\n\x04mode\x18\x03 \x01(\x0e\x32\".callscope.v1.RecordingPolicy.Mode\x12\x12\n\npercentage\x18\x04 \x01(\x01\x12\x18\n\x10opt_out_decision\x18\x05 \x01(\t\x12\x10\n\x08purposes\x18\x06 \x03(\t\x12\x12\n\nupdated_by\x18\x07 \x01(\t\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07version\x18\t \x01(\x05\"S\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x0c\n\x08MODE_ALL\x10\x01\x12\x13\n\x0fMODE_PERCENTAGE\x10\x02\x12\x12\n\x0eMODE_ON_DEMAND\x10\x03\":\n\x19GetRecordingPolicyRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\"`\n\x19SetRecordingPolicyRequest\x12-\n\x06policy\x18\x01 \x01(\x0b\x32\x1d.callscope.v1.RecordingPolicy\x12\x14\n\x0crequested_by\x18\x02 \x01(\t\".\n\x1cListRecordingPoliciesRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\"P\n\x1dListRecordingPoliciesResponse\x12/\n\x08policies\x18\x01 \x03(\x0b\x32\x1d.callscope.v1.RecordingPolicy2\xb9\x04\n\x08Recorder\x12Q\n\nStreamCall\x12\x1f.callscope.v1.StreamCallRequest\x1a .callscope.v1.StreamCallResponse(\x01\x12U\n\x0cSetRecording\x12!.callscope.v1.SetRecordingRequest\x1a\".callscope.v1.SetRecordingResponse\x12U\n\x0cGetRecording\x12!.callscope.v1.GetRecordingRequest\x1a\".callscope.v1.GetRecordingResponse\x12\\\n\x12GetRecordingPolicy\x12\'.callscope.v1.GetRecordingPolicyRequest\x1a\x1d.callscope.v1.RecordingPolicy\x12\\\n\x12SetRecordingPolicy\x12\'.callscope.v1.SetRecordingPolicyRequest\x1a\x1d.callscope.v1.RecordingPolicy\x12p\n\x15ListRecordingPolicies\x12*.callscope.v1.ListRecordingPoliciesRequest\x1a+.callscope.v1.ListRecordingPoliciesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'callscope.v1.recorder_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CALLMETADATA']._serialized_start=72
-  _globals['_CALLMETADATA']._serialized_end=179
-  _globals['_AUDIOFRAME']._serialized_start=181
-  _globals['_AUDIOFRAME']._serialized_end=284
-  _globals['_STREAMCALLREQUEST']._serialized_start=286
-  _globals['_STREAMCALLREQUEST']._serialized_end=404
-  _globals['_STREAMCALLRESPONSE']._serialized_start=406
-  _globals['_STREAMCALLRESPONSE']._serialized_end=463
-  _globals['_SETRECORDINGREQUEST']._serialized_start=466
-  _globals['_SETRECORDINGREQUEST']._serialized_end=706
-  _globals['_SETRECORDINGREQUEST_ACTION']._serialized_start=602
-  _globals['_SETRECORDINGREQUEST_ACTION']._serialized_end=706
-  _globals['_SETRECORDINGRESPONSE']._serialized_start=708
-  _globals['_SETRECORDINGRESPONSE']._serialized_end=762
-  _globals['_GETRECORDINGREQUEST']._serialized_start=764
-  _globals['_GETRECORDINGREQUEST']._serialized_end=862
-  _globals['_GETRECORDINGRESPONSE']._serialized_start=864
-  _globals['_GETRECORDINGRESPONSE']._serialized_end=924
-  _globals['_RECORDER']._serialized_start=927
-  _globals['_RECORDER']._serialized_end=1194
+  _globals['_CALLMETADATA']._serialized_start=106
+  _globals['_CALLMETADATA']._serialized_end=255
+  _globals['_AUDIOFRAME']._serialized_start=257
+  _globals['_AUDIOFRAME']._serialized_end=360
+  _globals['_STREAMCALLREQUEST']._serialized_start=362
+  _globals['_STREAMCALLREQUEST']._serialized_end=480
+  _globals['_STREAMCALLRESPONSE']._serialized_start=482
+  _globals['_STREAMCALLRESPONSE']._serialized_end=539
+  _globals['_SETRECORDINGREQUEST']._serialized_start=542
+  _globals['_SETRECORDINGREQUEST']._serialized_end=782
+  _globals['_SETRECORDINGREQUEST_ACTION']._serialized_start=678
+  _globals['_SETRECORDINGREQUEST_ACTION']._serialized_end=782
+  _globals['_SETRECORDINGRESPONSE']._serialized_start=784
+  _globals['_SETRECORDINGRESPONSE']._serialized_end=838
+  _globals['_GETRECORDINGREQUEST']._serialized_start=840
+  _globals['_GETRECORDINGREQUEST']._serialized_end=938
+  _globals['_GETRECORDINGRESPONSE']._serialized_start=940
+  _globals['_GETRECORDINGRESPONSE']._serialized_end=1000
+  _globals['_RECORDINGPOLICY']._serialized_start=1003
+  _globals['_RECORDINGPOLICY']._serialized_end=1335
+  _globals['_RECORDINGPOLICY_MODE']._serialized_start=1252
+  _globals['_RECORDINGPOLICY_MODE']._serialized_end=1335
+  _globals['_GETRECORDINGPOLICYREQUEST']._serialized_start=1337
+  _globals['_GETRECORDINGPOLICYREQUEST']._serialized_end=1395
+  _globals['_SETRECORDINGPOLICYREQUEST']._serialized_start=1397
+  _globals['_SETRECORDINGPOLICYREQUEST']._serialized_end=1493
+  _globals['_LISTRECORDINGPOLICIESREQUEST']._serialized_start=1495
+  _globals['_LISTRECORDINGPOLICIESREQUEST']._serialized_end=1541
+  _globals['_LISTRECORDINGPOLICIESRESPONSE']._serialized_start=1543
+  _globals['_LISTRECORDINGPOLICIESRESPONSE']._serialized_end=1623
+  _globals['_RECORDER']._serialized_start=1626
+  _globals['_RECORDER']._serialized_end=2195
 # @@protoc_insertion_point(module_scope)

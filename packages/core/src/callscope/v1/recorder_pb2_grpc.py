@@ -49,6 +49,21 @@ class RecorderStub:
                 request_serializer=callscope_dot_v1_dot_recorder__pb2.GetRecordingRequest.SerializeToString,
                 response_deserializer=callscope_dot_v1_dot_recorder__pb2.GetRecordingResponse.FromString,
                 _registered_method=True)
+        self.GetRecordingPolicy = channel.unary_unary(
+                '/callscope.v1.Recorder/GetRecordingPolicy',
+                request_serializer=callscope_dot_v1_dot_recorder__pb2.GetRecordingPolicyRequest.SerializeToString,
+                response_deserializer=callscope_dot_v1_dot_recorder__pb2.RecordingPolicy.FromString,
+                _registered_method=True)
+        self.SetRecordingPolicy = channel.unary_unary(
+                '/callscope.v1.Recorder/SetRecordingPolicy',
+                request_serializer=callscope_dot_v1_dot_recorder__pb2.SetRecordingPolicyRequest.SerializeToString,
+                response_deserializer=callscope_dot_v1_dot_recorder__pb2.RecordingPolicy.FromString,
+                _registered_method=True)
+        self.ListRecordingPolicies = channel.unary_unary(
+                '/callscope.v1.Recorder/ListRecordingPolicies',
+                request_serializer=callscope_dot_v1_dot_recorder__pb2.ListRecordingPoliciesRequest.SerializeToString,
+                response_deserializer=callscope_dot_v1_dot_recorder__pb2.ListRecordingPoliciesResponse.FromString,
+                _registered_method=True)
 
 
 class RecorderServicer:
@@ -75,6 +90,25 @@ class RecorderServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRecordingPolicy(self, request, context):
+        """Recording policy per tenant and queue (stored in PostgreSQL; the CLI edits it too).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetRecordingPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRecordingPolicies(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecorderServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +126,21 @@ def add_RecorderServicer_to_server(servicer, server):
                     servicer.GetRecording,
                     request_deserializer=callscope_dot_v1_dot_recorder__pb2.GetRecordingRequest.FromString,
                     response_serializer=callscope_dot_v1_dot_recorder__pb2.GetRecordingResponse.SerializeToString,
+            ),
+            'GetRecordingPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRecordingPolicy,
+                    request_deserializer=callscope_dot_v1_dot_recorder__pb2.GetRecordingPolicyRequest.FromString,
+                    response_serializer=callscope_dot_v1_dot_recorder__pb2.RecordingPolicy.SerializeToString,
+            ),
+            'SetRecordingPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRecordingPolicy,
+                    request_deserializer=callscope_dot_v1_dot_recorder__pb2.SetRecordingPolicyRequest.FromString,
+                    response_serializer=callscope_dot_v1_dot_recorder__pb2.RecordingPolicy.SerializeToString,
+            ),
+            'ListRecordingPolicies': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRecordingPolicies,
+                    request_deserializer=callscope_dot_v1_dot_recorder__pb2.ListRecordingPoliciesRequest.FromString,
+                    response_serializer=callscope_dot_v1_dot_recorder__pb2.ListRecordingPoliciesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +224,87 @@ class Recorder:
             '/callscope.v1.Recorder/GetRecording',
             callscope_dot_v1_dot_recorder__pb2.GetRecordingRequest.SerializeToString,
             callscope_dot_v1_dot_recorder__pb2.GetRecordingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRecordingPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callscope.v1.Recorder/GetRecordingPolicy',
+            callscope_dot_v1_dot_recorder__pb2.GetRecordingPolicyRequest.SerializeToString,
+            callscope_dot_v1_dot_recorder__pb2.RecordingPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRecordingPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callscope.v1.Recorder/SetRecordingPolicy',
+            callscope_dot_v1_dot_recorder__pb2.SetRecordingPolicyRequest.SerializeToString,
+            callscope_dot_v1_dot_recorder__pb2.RecordingPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRecordingPolicies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callscope.v1.Recorder/ListRecordingPolicies',
+            callscope_dot_v1_dot_recorder__pb2.ListRecordingPoliciesRequest.SerializeToString,
+            callscope_dot_v1_dot_recorder__pb2.ListRecordingPoliciesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -23,31 +23,38 @@ _sym_db = _symbol_database.Default()
 
 
 from callscope.v1 import events_pb2 as callscope_dot_v1_dot_events__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63\x61llscope/v1/supervisor.proto\x12\x0c\x63\x61llscope.v1\x1a\x19\x63\x61llscope/v1/events.proto\"#\n\x10WatchCallRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\"\xe0\x01\n\nCallUpdate\x12\x35\n\ntranscript\x18\x01 \x01(\x0b\x32\x1f.callscope.v1.TranscriptSegmentH\x00\x12\x33\n\x08\x61nalysis\x18\x02 \x01(\x0b\x32\x1f.callscope.v1.UtteranceAnalysisH\x00\x12.\n\x05\x61lert\x18\x03 \x01(\x0b\x32\x1d.callscope.v1.SupervisorAlertH\x00\x12,\n\x07summary\x18\x04 \x01(\x0b\x32\x19.callscope.v1.CallSummaryH\x00\x42\x08\n\x06update\"0\n\x11WatchFloorRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x0c\n\x04team\x18\x02 \x01(\t\"\xa9\x01\n\x0b\x46loorUpdate\x12\x31\n\x0c\x63\x61ll_started\x18\x01 \x01(\x0b\x32\x19.callscope.v1.CallStartedH\x00\x12-\n\ncall_ended\x18\x02 \x01(\x0b\x32\x17.callscope.v1.CallEndedH\x00\x12.\n\x05\x61lert\x18\x03 \x01(\x0b\x32\x1d.callscope.v1.SupervisorAlertH\x00\x42\x08\n\x06update\")\n\x16GetCallAnalysisRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\"\xaf\x01\n\x0c\x43\x61llAnalysis\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x33\n\nutterances\x18\x02 \x03(\x0b\x32\x1f.callscope.v1.UtteranceAnalysis\x12-\n\x06\x61lerts\x18\x03 \x03(\x0b\x32\x1d.callscope.v1.SupervisorAlert\x12*\n\x07summary\x18\x04 \x01(\x0b\x32\x19.callscope.v1.CallSummary\"<\n\x0f\x41\x63kAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x17\n\x0f\x61\x63knowledged_by\x18\x02 \x01(\t\":\n\x10\x41\x63kAlertResponse\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61\x63knowledged\x18\x02 \x01(\x08\x32\xc1\x02\n\nSupervisor\x12G\n\tWatchCall\x12\x1e.callscope.v1.WatchCallRequest\x1a\x18.callscope.v1.CallUpdate0\x01\x12J\n\nWatchFloor\x12\x1f.callscope.v1.WatchFloorRequest\x1a\x19.callscope.v1.FloorUpdate0\x01\x12S\n\x0fGetCallAnalysis\x12$.callscope.v1.GetCallAnalysisRequest\x1a\x1a.callscope.v1.CallAnalysis\x12I\n\x08\x41\x63kAlert\x12\x1d.callscope.v1.AckAlertRequest\x1a\x1e.callscope.v1.AckAlertResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63\x61llscope/v1/supervisor.proto\x12\x0c\x63\x61llscope.v1\x1a\x19\x63\x61llscope/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"J\n\x10WatchCallRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x14\n\x0crequested_by\x18\x02 \x01(\t\x12\x0f\n\x07purpose\x18\x03 \x01(\t\"\xc5\x02\n\nCallUpdate\x12\x35\n\ntranscript\x18\x01 \x01(\x0b\x32\x1f.callscope.v1.TranscriptSegmentH\x00\x12\x33\n\x08\x61nalysis\x18\x02 \x01(\x0b\x32\x1f.callscope.v1.UtteranceAnalysisH\x00\x12.\n\x05\x61lert\x18\x03 \x01(\x0b\x32\x1d.callscope.v1.SupervisorAlertH\x00\x12,\n\x07summary\x18\x04 \x01(\x0b\x32\x19.callscope.v1.CallSummaryH\x00\x12\x37\n\x0c\x61\x63knowledged\x18\x05 \x01(\x0b\x32\x1f.callscope.v1.AlertAcknowledgedH\x00\x12*\n\x04\x63\x61ll\x18\x06 \x01(\x0b\x32\x1a.callscope.v1.CallOverviewH\x00\x42\x08\n\x06update\"V\n\x11WatchFloorRequest\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x0c\n\x04team\x18\x02 \x01(\t\x12\x0e\n\x06queues\x18\x03 \x03(\t\x12\x14\n\x0crequested_by\x18\x04 \x01(\t\"\x8e\x02\n\x0b\x46loorUpdate\x12\x31\n\x0c\x63\x61ll_started\x18\x01 \x01(\x0b\x32\x19.callscope.v1.CallStartedH\x00\x12-\n\ncall_ended\x18\x02 \x01(\x0b\x32\x17.callscope.v1.CallEndedH\x00\x12.\n\x05\x61lert\x18\x03 \x01(\x0b\x32\x1d.callscope.v1.SupervisorAlertH\x00\x12\x37\n\x0c\x61\x63knowledged\x18\x04 \x01(\x0b\x32\x1f.callscope.v1.AlertAcknowledgedH\x00\x12*\n\x04\x63\x61ll\x18\x05 \x01(\x0b\x32\x1a.callscope.v1.CallOverviewH\x00\x42\x08\n\x06update\"\xca\x02\n\x0c\x43\x61llOverview\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x17\n\x0f\x63ustomer_number\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\x12.\n\nstarted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64uration_ms\x18\x08 \x01(\x03\x12\x33\n\x12\x63ustomer_sentiment\x18\t \x01(\x0b\x32\x17.callscope.v1.Sentiment\x12\x12\n\ncategories\x18\n \x03(\t\x12\x13\n\x0bopen_alerts\x18\x0b \x01(\x05\x12\x0c\n\x04live\x18\x0c \x01(\x08\"P\n\x16GetCallAnalysisRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x14\n\x0crequested_by\x18\x02 \x01(\t\x12\x0f\n\x07purpose\x18\x03 \x01(\t\"\xf9\x01\n\x0c\x43\x61llAnalysis\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x33\n\nutterances\x18\x02 \x03(\x0b\x32\x1f.callscope.v1.UtteranceAnalysis\x12-\n\x06\x61lerts\x18\x03 \x03(\x0b\x32\x1d.callscope.v1.SupervisorAlert\x12*\n\x07summary\x18\x04 \x01(\x0b\x32\x19.callscope.v1.CallSummary\x12(\n\x04\x63\x61ll\x18\x05 \x01(\x0b\x32\x1a.callscope.v1.CallOverview\x12\x1e\n\x16\x61\x63knowledged_alert_ids\x18\x06 \x03(\t\"<\n\x0f\x41\x63kAlertRequest\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x17\n\x0f\x61\x63knowledged_by\x18\x02 \x01(\t\"K\n\x10\x41\x63kAlertResponse\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61\x63knowledged\x18\x02 \x01(\x08\x12\x0f\n\x07\x63\x61ll_id\x18\x03 \x01(\t\"\xfa\x01\n\x12SearchCallsRequest\x12\x10\n\x08\x63\x61ll_ids\x18\x01 \x03(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0e\n\x06queues\x18\x03 \x03(\t\x12\x30\n\x0cstarted_from\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_to\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x63\x61tegory\x18\x06 \x01(\t\x12\x17\n\x0fsentiment_label\x18\x07 \x01(\t\x12\r\n\x05limit\x18\x08 \x01(\x05\x12\x14\n\x0crequested_by\x18\t \x01(\t\"@\n\x13SearchCallsResponse\x12)\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x1a.callscope.v1.CallOverview2\x95\x03\n\nSupervisor\x12G\n\tWatchCall\x12\x1e.callscope.v1.WatchCallRequest\x1a\x18.callscope.v1.CallUpdate0\x01\x12J\n\nWatchFloor\x12\x1f.callscope.v1.WatchFloorRequest\x1a\x19.callscope.v1.FloorUpdate0\x01\x12S\n\x0fGetCallAnalysis\x12$.callscope.v1.GetCallAnalysisRequest\x1a\x1a.callscope.v1.CallAnalysis\x12I\n\x08\x41\x63kAlert\x12\x1d.callscope.v1.AckAlertRequest\x1a\x1e.callscope.v1.AckAlertResponse\x12R\n\x0bSearchCalls\x12 .callscope.v1.SearchCallsRequest\x1a!.callscope.v1.SearchCallsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'callscope.v1.supervisor_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_WATCHCALLREQUEST']._serialized_start=74
-  _globals['_WATCHCALLREQUEST']._serialized_end=109
-  _globals['_CALLUPDATE']._serialized_start=112
-  _globals['_CALLUPDATE']._serialized_end=336
-  _globals['_WATCHFLOORREQUEST']._serialized_start=338
-  _globals['_WATCHFLOORREQUEST']._serialized_end=386
-  _globals['_FLOORUPDATE']._serialized_start=389
-  _globals['_FLOORUPDATE']._serialized_end=558
-  _globals['_GETCALLANALYSISREQUEST']._serialized_start=560
-  _globals['_GETCALLANALYSISREQUEST']._serialized_end=601
-  _globals['_CALLANALYSIS']._serialized_start=604
-  _globals['_CALLANALYSIS']._serialized_end=779
-  _globals['_ACKALERTREQUEST']._serialized_start=781
-  _globals['_ACKALERTREQUEST']._serialized_end=841
-  _globals['_ACKALERTRESPONSE']._serialized_start=843
-  _globals['_ACKALERTRESPONSE']._serialized_end=901
-  _globals['_SUPERVISOR']._serialized_start=904
-  _globals['_SUPERVISOR']._serialized_end=1225
+  _globals['_WATCHCALLREQUEST']._serialized_start=107
+  _globals['_WATCHCALLREQUEST']._serialized_end=181
+  _globals['_CALLUPDATE']._serialized_start=184
+  _globals['_CALLUPDATE']._serialized_end=509
+  _globals['_WATCHFLOORREQUEST']._serialized_start=511
+  _globals['_WATCHFLOORREQUEST']._serialized_end=597
+  _globals['_FLOORUPDATE']._serialized_start=600
+  _globals['_FLOORUPDATE']._serialized_end=870
+  _globals['_CALLOVERVIEW']._serialized_start=873
+  _globals['_CALLOVERVIEW']._serialized_end=1203
+  _globals['_GETCALLANALYSISREQUEST']._serialized_start=1205
+  _globals['_GETCALLANALYSISREQUEST']._serialized_end=1285
+  _globals['_CALLANALYSIS']._serialized_start=1288
+  _globals['_CALLANALYSIS']._serialized_end=1537
+  _globals['_ACKALERTREQUEST']._serialized_start=1539
+  _globals['_ACKALERTREQUEST']._serialized_end=1599
+  _globals['_ACKALERTRESPONSE']._serialized_start=1601
+  _globals['_ACKALERTRESPONSE']._serialized_end=1676
+  _globals['_SEARCHCALLSREQUEST']._serialized_start=1679
+  _globals['_SEARCHCALLSREQUEST']._serialized_end=1929
+  _globals['_SEARCHCALLSRESPONSE']._serialized_start=1931
+  _globals['_SEARCHCALLSRESPONSE']._serialized_end=1995
+  _globals['_SUPERVISOR']._serialized_start=1998
+  _globals['_SUPERVISOR']._serialized_end=2403
 # @@protoc_insertion_point(module_scope)

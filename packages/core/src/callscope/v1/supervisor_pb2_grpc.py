@@ -26,7 +26,10 @@ if _version_not_supported:
 
 
 class SupervisorStub:
-    """Missing associated documentation comment in .proto file."""
+    """The live and past view of calls for supervisors and the console. Requests that show call
+    content (transcript text, analysis) carry who asks and for which purpose; the analyzer asks
+    retention's CheckAccess (audited) before serving them.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -54,10 +57,18 @@ class SupervisorStub:
                 request_serializer=callscope_dot_v1_dot_supervisor__pb2.AckAlertRequest.SerializeToString,
                 response_deserializer=callscope_dot_v1_dot_supervisor__pb2.AckAlertResponse.FromString,
                 _registered_method=True)
+        self.SearchCalls = channel.unary_unary(
+                '/callscope.v1.Supervisor/SearchCalls',
+                request_serializer=callscope_dot_v1_dot_supervisor__pb2.SearchCallsRequest.SerializeToString,
+                response_deserializer=callscope_dot_v1_dot_supervisor__pb2.SearchCallsResponse.FromString,
+                _registered_method=True)
 
 
 class SupervisorServicer:
-    """Missing associated documentation comment in .proto file."""
+    """The live and past view of calls for supervisors and the console. Requests that show call
+    content (transcript text, analysis) carry who asks and for which purpose; the analyzer asks
+    retention's CheckAccess (audited) before serving them.
+    """
 
     def WatchCall(self, request, context):
         """Live transcript, sentiment and alerts of one call.
@@ -67,7 +78,8 @@ class SupervisorServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchFloor(self, request, context):
-        """Live calls and alerts of a queue or team.
+        """Live calls and alerts of a queue or team: first a snapshot of the calls in progress and
+        their open alerts, then changes as they happen.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -81,6 +93,13 @@ class SupervisorServicer:
 
     def AckAlert(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchCalls(self, request, context):
+        """Past and live calls by metadata, category and sentiment, newest first.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -108,6 +127,11 @@ def add_SupervisorServicer_to_server(servicer, server):
                     request_deserializer=callscope_dot_v1_dot_supervisor__pb2.AckAlertRequest.FromString,
                     response_serializer=callscope_dot_v1_dot_supervisor__pb2.AckAlertResponse.SerializeToString,
             ),
+            'SearchCalls': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchCalls,
+                    request_deserializer=callscope_dot_v1_dot_supervisor__pb2.SearchCallsRequest.FromString,
+                    response_serializer=callscope_dot_v1_dot_supervisor__pb2.SearchCallsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'callscope.v1.Supervisor', rpc_method_handlers)
@@ -117,7 +141,10 @@ def add_SupervisorServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Supervisor:
-    """Missing associated documentation comment in .proto file."""
+    """The live and past view of calls for supervisors and the console. Requests that show call
+    content (transcript text, analysis) carry who asks and for which purpose; the analyzer asks
+    retention's CheckAccess (audited) before serving them.
+    """
 
     @staticmethod
     def WatchCall(request,
@@ -217,6 +244,33 @@ class Supervisor:
             '/callscope.v1.Supervisor/AckAlert',
             callscope_dot_v1_dot_supervisor__pb2.AckAlertRequest.SerializeToString,
             callscope_dot_v1_dot_supervisor__pb2.AckAlertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchCalls(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callscope.v1.Supervisor/SearchCalls',
+            callscope_dot_v1_dot_supervisor__pb2.SearchCallsRequest.SerializeToString,
+            callscope_dot_v1_dot_supervisor__pb2.SearchCallsResponse.FromString,
             options,
             channel_credentials,
             insecure,
