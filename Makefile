@@ -52,6 +52,9 @@ test: setup ## Run every test (unit, integration, end-to-end) on the real local 
 test-unit: $(STAMP) ## Only the fast tests (no stack)
 	$(PY) -m pytest -q -m "not e2e and not integration"
 
+bench: setup ## Run every benchmark (services/*/bench/bench_*.py); JSON in bench-results/ (ONLY=name)
+	$(PY) tools/bench.py $(if $(ONLY),--only $(ONLY))
+
 lint: $(STAMP) ## ruff lint and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
