@@ -226,6 +226,9 @@ class Supervisor:
                 "CALLSCOPE_RECORDER_RTP_PORT_MAX": str(endpoints.rtp_ports[1]),
                 "CALLSCOPE_RECORDER_SPOOL_DIR": str(self.dir / "spool"),
                 "CALLSCOPE_RECORDER_RETENTION_TARGET": f"127.0.0.1:{endpoints.grpc['retention']}",
+                "CALLSCOPE_TRANSCRIBER_RETENTION_TARGET": (
+                    f"127.0.0.1:{endpoints.grpc['retention']}"
+                ),
                 "CALLSCOPE_RECORDER_DRAIN_TIMEOUT_S": env.get(
                     "CALLSCOPE_RECORDER_DRAIN_TIMEOUT_S", "10"
                 ),

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 
 from opentelemetry import trace
 
-from callscope.v1 import events_pb2
+from callscope.v1 import events_pb2, transcripts_pb2, transcripts_pb2_grpc
 from callscope_core import metrics
+from callscope_core.access import AccessGate
 from callscope_core.channels import channel_name
 from callscope_core.kafka import ConsumedEvent, EventProducer, PermanentError
 from callscope_core.runtime import ServiceRuntime
@@ -21,6 +22,7 @@ from callscope_core.topics import AUDIO_SEGMENTS, RETENTION_COMMANDS, TRANSCRIPT
 
 from .domain.segmenter import Utterance, UtteranceSegmenter
 from .engine import WhisperEngine
+from .grpc_api import TranscriptsService
 from .models import resolve_model
 from .purge import purge_handler
 from .settings import TranscriberSettings
@@ -198,8 +200,15 @@ async def run(core: CoreSettings, settings: TranscriberSettings, stop: asyncio.E
         "transcriber",
         core,
         grpc_port=settings.grpc_port,
+        grpc_services=[transcripts_pb2.DESCRIPTOR.services_by_name["Transcripts"].full_name],
         migrations_package="callscope_transcriber",
     ) as rt:
+        store = TranscriptStore(rt.db)
+        access = AccessGate(settings.retention_target)
+        assert rt.grpc is not None
+        transcripts_pb2_grpc.add_TranscriptsServicer_to_server(
+            TranscriptsService(store, access), rt.grpc.server
+        )
         model_dir = resolve_model(settings.live_model, settings.models_dir)
         engine = await asyncio.to_thread(
             WhisperEngine,
@@ -210,11 +219,14 @@ async def run(core: CoreSettings, settings: TranscriberSettings, stop: asyncio.E
             beam_size=settings.beam_size,
             languages=settings.languages,
         )
-        live = LiveTranscriber(engine, TranscriptStore(rt.db), rt.producer, settings)
+        live = LiveTranscriber(engine, store, rt.producer, settings)
         rt.add_consumer("callscope-transcriber", [AUDIO_SEGMENTS], live.on_event)
         rt.add_consumer(
             "callscope-transcriber-retention",
             [RETENTION_COMMANDS],
             purge_handler(rt.db, rt.producer),
         )
-        await rt.serve(stop, background=[live.flush_idle])
+        try:
+            await rt.serve(stop, background=[live.flush_idle])
+        finally:
+            await access.close()

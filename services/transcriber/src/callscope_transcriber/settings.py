@@ -13,6 +13,8 @@ class TranscriberSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CALLSCOPE_TRANSCRIBER_", extra="ignore")
 
     grpc_port: int = Field(50052, ge=0, le=65535)
+    # Retention's gRPC address: the Transcripts API asks its CheckAccess (fails closed).
+    retention_target: str = "127.0.0.1:50054"
     models_dir: Path = Path(".callscope/models")
     # A known model name installed under models_dir, or a path to a CTranslate2 directory.
     live_model: str = "whisper-base"

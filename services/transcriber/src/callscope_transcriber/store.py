@@ -1,13 +1,68 @@
-"""Transcriber's SQL adapter: final utterances, searchable with full-text search."""
+"""Transcriber's SQL adapter: final utterances, searchable with full-text search per language."""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from psycopg_pool import AsyncConnectionPool
 
 from callscope.v1 import events_pb2
-from callscope_core.channels import channel_name
+from callscope_core.channels import channel_name, channel_value
+
+# Search configurations in use (migration 0003: transcriber.search_config); a search without a
+# language filter runs the query once per configuration, each against its own rows.
+SEARCH_CONFIGS = ("english", "french", "russian", "simple")
+HEADLINE_OPTIONS = "StartSel=[, StopSel=], MaxWords=30, MinWords=10, MaxFragments=2"
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]{2,}")
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    call_id: str
+    channel: int
+    utterance_no: int
+    version: int
+    text: str
+    snippet: str
+    language: str
+    start_ms: int
+    rank: float
+
+
+def mark_cjk(text: str, query: str) -> str:
+    """Brackets the query's CJK runs (2+ ideographs) where they occur in ``text``.
+
+    ts_headline cannot mark them: its parser sees a whole clause of Chinese as one token.
+    """
+    runs = sorted(set(_CJK_RUN.findall(query)), key=len, reverse=True)
+    if not runs:
+        return text
+    pattern = re.compile("|".join(re.escape(r) for r in runs))
+    return pattern.sub(lambda m: f"[{m.group(0)}]", text)
+
+
+def _segment_from_row(row: dict) -> events_pb2.TranscriptSegment:
+    return events_pb2.TranscriptSegment(
+        call_id=row["call_id"],
+        channel=channel_value(row["channel"]),
+        utterance_no=row["utterance_no"],
+        version=row["version"],
+        kind=events_pb2.TranscriptSegment.KIND_FINAL,
+        text=row["text"],
+        language=row["language"],
+        confidence=row["confidence"],
+        start_ms=row["start_ms"],
+        end_ms=row["end_ms"],
+        words=[
+            events_pb2.Word(
+                text=w["text"], start_ms=w["start_ms"], end_ms=w["end_ms"], probability=w["p"]
+            )
+            for w in row["words"]
+        ],
+    )
 
 
 class TranscriptStore:
@@ -42,3 +97,92 @@ class TranscriptStore:
                 ),
             )
             return cur.rowcount == 1
+
+    async def authoritative_version(self, call_id: str) -> int | None:
+        """The call's highest stored version (2 once the post-call pass is in), or None."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT max(version) AS v FROM transcriber.utterances WHERE call_id = %s",
+                (call_id,),
+            )
+            row = await cur.fetchone()
+        return None if row is None or row["v"] is None else int(row["v"])
+
+    async def transcript(self, call_id: str, version: int) -> list[events_pb2.TranscriptSegment]:
+        """The finals of one version of a call, in the order they were spoken."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                """
+                SELECT call_id, channel, utterance_no, version, text, language, confidence,
+                    start_ms, end_ms, words
+                FROM transcriber.utterances WHERE call_id = %s AND version = %s
+                ORDER BY start_ms, channel, utterance_no
+                """,
+                (call_id, version),
+            )
+            rows = await cur.fetchall()
+        return [_segment_from_row(r) for r in rows]
+
+    async def search(
+        self,
+        query: str,
+        *,
+        language: str = "",
+        call_ids: Sequence[str] = (),
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[SearchHit]:
+        """Matches in the authoritative version of each call, best first.
+
+        The query is websearch syntax ("quoted phrase", -excluded, or); it is parsed once per
+        search configuration and each row is matched with its own language's configuration.
+        """
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                """
+                WITH q AS (
+                    SELECT cfg, websearch_to_tsquery(cfg,
+                        CASE WHEN cfg = 'simple'::regconfig
+                            THEN transcriber.cjk_bigrams(%(q)s, true) ELSE %(q)s END) AS query
+                    FROM unnest(%(configs)s::regconfig[]) AS cfg
+                )
+                SELECT u.call_id, u.channel, u.utterance_no, u.version, u.text, u.language,
+                    u.start_ms, ts_rank(u.text_search, q.query) AS rank,
+                    ts_headline(q.cfg, u.text, q.query, %(headline)s) AS snippet
+                FROM transcriber.utterances u
+                JOIN q ON q.cfg = transcriber.search_config(u.language)
+                WHERE u.text_search @@ q.query
+                  AND (%(language)s = '' OR u.language = %(language)s)
+                  AND (cardinality(%(calls)s::text[]) = 0 OR u.call_id = ANY(%(calls)s::text[]))
+                  AND u.version = (SELECT max(v.version) FROM transcriber.utterances v
+                                   WHERE v.call_id = u.call_id)
+                ORDER BY rank DESC, u.call_id, u.channel, u.utterance_no
+                LIMIT %(limit)s OFFSET %(offset)s
+                """,
+                {
+                    "q": query,
+                    "configs": list(SEARCH_CONFIGS),
+                    "headline": HEADLINE_OPTIONS,
+                    "language": language,
+                    "calls": list(call_ids),
+                    "limit": limit,
+                    "offset": offset,
+                },
+            )
+            rows = await cur.fetchall()
+        return [
+            SearchHit(
+                call_id=r["call_id"],
+                channel=channel_value(r["channel"]),
+                utterance_no=r["utterance_no"],
+                version=r["version"],
+                text=r["text"],
+                snippet=r["snippet"]
+                if r["snippet"].count("[") > r["text"].count("[")
+                else mark_cjk(r["text"], query),
+                language=r["language"],
+                start_ms=r["start_ms"],
+                rank=float(r["rank"]),
+            )
+            for r in rows
+        ]

@@ -26,7 +26,7 @@ from callscope.v1 import common_pb2 as callscope_dot_v1_dot_common__pb2
 from callscope.v1 import events_pb2 as callscope_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63\x61llscope/v1/transcripts.proto\x12\x0c\x63\x61llscope.v1\x1a\x19\x63\x61llscope/v1/common.proto\x1a\x19\x63\x61llscope/v1/events.proto\"\x83\x01\n\x18SearchTranscriptsRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61ll_ids\x18\x03 \x03(\t\x12\r\n\x05limit\x18\x04 \x01(\x05\x12\x14\n\x0crequested_by\x18\x05 \x01(\t\x12\x0f\n\x07purpose\x18\x06 \x01(\t\"\xc0\x01\n\rTranscriptHit\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12&\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x15.callscope.v1.Channel\x12\x14\n\x0cutterance_no\x18\x03 \x01(\x03\x12\x0f\n\x07version\x18\x04 \x01(\x05\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\x0f\n\x07snippet\x18\x06 \x01(\t\x12\x10\n\x08language\x18\x07 \x01(\t\x12\x10\n\x08start_ms\x18\x08 \x01(\x03\x12\x0c\n\x04rank\x18\t \x01(\x02\"F\n\x19SearchTranscriptsResponse\x12)\n\x04hits\x18\x01 \x03(\x0b\x32\x1b.callscope.v1.TranscriptHit\"_\n\x14GetTranscriptRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x14\n\x0crequested_by\x18\x03 \x01(\t\x12\x0f\n\x07purpose\x18\x04 \x01(\t\"a\n\nTranscript\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x31\n\x08segments\x18\x03 \x03(\x0b\x32\x1f.callscope.v1.TranscriptSegment2\xc2\x01\n\x0bTranscripts\x12\x64\n\x11SearchTranscripts\x12&.callscope.v1.SearchTranscriptsRequest\x1a\'.callscope.v1.SearchTranscriptsResponse\x12M\n\rGetTranscript\x12\".callscope.v1.GetTranscriptRequest\x1a\x18.callscope.v1.Transcriptb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63\x61llscope/v1/transcripts.proto\x12\x0c\x63\x61llscope.v1\x1a\x19\x63\x61llscope/v1/common.proto\x1a\x19\x63\x61llscope/v1/events.proto\"\x83\x01\n\x18SearchTranscriptsRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x10\n\x08language\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61ll_ids\x18\x03 \x03(\t\x12\r\n\x05limit\x18\x04 \x01(\x05\x12\x14\n\x0crequested_by\x18\x05 \x01(\t\x12\x0f\n\x07purpose\x18\x06 \x01(\t\"\xc0\x01\n\rTranscriptHit\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12&\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x15.callscope.v1.Channel\x12\x14\n\x0cutterance_no\x18\x03 \x01(\x03\x12\x0f\n\x07version\x18\x04 \x01(\x05\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\x0f\n\x07snippet\x18\x06 \x01(\t\x12\x10\n\x08language\x18\x07 \x01(\t\x12\x10\n\x08start_ms\x18\x08 \x01(\x03\x12\x0c\n\x04rank\x18\t \x01(\x02\"^\n\x19SearchTranscriptsResponse\x12)\n\x04hits\x18\x01 \x03(\x0b\x32\x1b.callscope.v1.TranscriptHit\x12\x16\n\x0ewithheld_calls\x18\x02 \x01(\x05\"_\n\x14GetTranscriptRequest\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x14\n\x0crequested_by\x18\x03 \x01(\t\x12\x0f\n\x07purpose\x18\x04 \x01(\t\"a\n\nTranscript\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x31\n\x08segments\x18\x03 \x03(\x0b\x32\x1f.callscope.v1.TranscriptSegment2\xc2\x01\n\x0bTranscripts\x12\x64\n\x11SearchTranscripts\x12&.callscope.v1.SearchTranscriptsRequest\x1a\'.callscope.v1.SearchTranscriptsResponse\x12M\n\rGetTranscript\x12\".callscope.v1.GetTranscriptRequest\x1a\x18.callscope.v1.Transcriptb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,11 +38,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRANSCRIPTHIT']._serialized_start=237
   _globals['_TRANSCRIPTHIT']._serialized_end=429
   _globals['_SEARCHTRANSCRIPTSRESPONSE']._serialized_start=431
-  _globals['_SEARCHTRANSCRIPTSRESPONSE']._serialized_end=501
-  _globals['_GETTRANSCRIPTREQUEST']._serialized_start=503
-  _globals['_GETTRANSCRIPTREQUEST']._serialized_end=598
-  _globals['_TRANSCRIPT']._serialized_start=600
-  _globals['_TRANSCRIPT']._serialized_end=697
-  _globals['_TRANSCRIPTS']._serialized_start=700
-  _globals['_TRANSCRIPTS']._serialized_end=894
+  _globals['_SEARCHTRANSCRIPTSRESPONSE']._serialized_end=525
+  _globals['_GETTRANSCRIPTREQUEST']._serialized_start=527
+  _globals['_GETTRANSCRIPTREQUEST']._serialized_end=622
+  _globals['_TRANSCRIPT']._serialized_start=624
+  _globals['_TRANSCRIPT']._serialized_end=721
+  _globals['_TRANSCRIPTS']._serialized_start=724
+  _globals['_TRANSCRIPTS']._serialized_end=918
 # @@protoc_insertion_point(module_scope)

@@ -47,10 +47,12 @@ class TranscriptHit(_message.Message):
     def __init__(self, call_id: _Optional[str] = ..., channel: _Optional[_Union[_common_pb2.Channel, str]] = ..., utterance_no: _Optional[int] = ..., version: _Optional[int] = ..., text: _Optional[str] = ..., snippet: _Optional[str] = ..., language: _Optional[str] = ..., start_ms: _Optional[int] = ..., rank: _Optional[float] = ...) -> None: ...
 
 class SearchTranscriptsResponse(_message.Message):
-    __slots__ = ("hits",)
+    __slots__ = ("hits", "withheld_calls")
     HITS_FIELD_NUMBER: _ClassVar[int]
+    WITHHELD_CALLS_FIELD_NUMBER: _ClassVar[int]
     hits: _containers.RepeatedCompositeFieldContainer[TranscriptHit]
-    def __init__(self, hits: _Optional[_Iterable[_Union[TranscriptHit, _Mapping]]] = ...) -> None: ...
+    withheld_calls: int
+    def __init__(self, hits: _Optional[_Iterable[_Union[TranscriptHit, _Mapping]]] = ..., withheld_calls: _Optional[int] = ...) -> None: ...
 
 class GetTranscriptRequest(_message.Message):
     __slots__ = ("call_id", "version", "requested_by", "purpose")
