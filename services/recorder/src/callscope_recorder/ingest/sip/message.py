@@ -492,6 +492,69 @@ def _frame_body(headers: Headers, rest: bytes) -> bytes:
     return rest[:length]
 
 
+# -- stream transports (TCP) -------------------------------------------------------------
+
+# RFC 5626 3.5.1: a client pings a stream connection with a double CRLF; the answer is CRLF.
+KEEPALIVE_PING = b"\r\n\r\n"
+KEEPALIVE_PONG = b"\r\n"
+_STREAM_CONTENT_LENGTH_RE = re.compile(
+    rb"^(?:content-length|l)[ \t]*:[ \t]*([0-9]+)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE
+)
+
+
+class SipStreamFramer:
+    """Cuts a TCP byte stream into SIP messages by Content-Length (RFC 3261 18.3).
+
+    feed() returns the complete messages (and KEEPALIVE_PING for each double-CRLF ping) in
+    order. On a stream the framing is the only thing that says where the next message
+    starts, so a missing or oversized Content-Length is a SipParseError after which the
+    connection cannot be trusted and must be closed; `pending` keeps the bytes that caused
+    it, so the caller can still answer them.
+    """
+
+    def __init__(self, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
+        self._max = max_message_bytes
+        self.pending = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self.pending += data
+        frames: list[bytes] = []
+        while True:
+            frame = self._next()
+            if frame is None:
+                return frames
+            frames.append(frame)
+
+    def _next(self) -> bytes | None:
+        buf = self.pending
+        # Between messages only CRLFs may appear: a double one is a ping, a single one
+        # (a pong, or slack) is skipped. Wait while a lone CRLF could still become a ping.
+        while buf[:2] == b"\r\n":
+            if buf[:4] == KEEPALIVE_PING:
+                del buf[:4]
+                return KEEPALIVE_PING
+            if len(buf) < 4 and KEEPALIVE_PING.startswith(bytes(buf)):
+                return None
+            del buf[:2]
+        blank = _BLANK_LINE_RE.search(buf, 0, self._max + 4)
+        if blank is None:
+            if len(buf) > self._max:
+                raise SipParseError("Message too large", 413)
+            return None
+        head_end = blank.end()
+        match = _STREAM_CONTENT_LENGTH_RE.search(buf, 0, blank.start() + 1)
+        if match is None:
+            raise SipParseError("Content-Length is required on a stream transport")
+        length = int(match.group(1))
+        if head_end + length > self._max:
+            raise SipParseError("Message too large", 413)
+        if len(buf) < head_end + length:
+            return None
+        message = bytes(buf[: head_end + length])
+        del buf[: head_end + length]
+        return message
+
+
 # -- building -----------------------------------------------------------------------------
 
 

@@ -1,5 +1,10 @@
-"""The SIPREC recording server (SRS) over UDP: dialog handling for INVITE, ACK, BYE, CANCEL
-and OPTIONS. Parsing lives in message.py/siprec.py; recording in calls.CallRecorder.
+"""The SIPREC recording server (SRS) over UDP and TCP on the same port: dialog handling for
+INVITE (re-INVITE included), UPDATE, ACK, BYE, CANCEL and OPTIONS. Parsing lives in
+message.py/siprec.py; recording in calls.CallRecorder.
+
+TCP connections are cut into messages by Content-Length (message.SipStreamFramer); a
+response goes back on the connection its request came in on. A framing error closes that
+connection only, after a 4xx when the request can still be read.
 
 Bad input never crashes the server: a malformed request gets a 4xx with the reason when
 enough of it can be read to answer, and a log line either way.
@@ -22,23 +27,50 @@ from callscope_core import metrics
 from ...calls import CallRecorder
 from ...domain.call import CallSession
 from ...settings import RecorderSettings
-from .message import SipParseError, SipRequest, SipResponse, build_response, parse_message
+from .message import (
+    KEEPALIVE_PING,
+    KEEPALIVE_PONG,
+    SipParseError,
+    SipRequest,
+    SipResponse,
+    SipStreamFramer,
+    build_response,
+    parse_message,
+)
 from .siprec import (
     ChannelLabelError,
     SiprecOffer,
     build_sdp_answer,
+    joined_participants,
     label_channels,
     parse_siprec_invite,
+    participants_with_channels,
+    sdp_session_id,
 )
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("callscope.recorder.sip")
 
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS"
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"
 SUPPORTED = {"siprec", "timer", "replaces", "100rel"}
 # Methods counted by name; anything else (a scanner's junk included) is "other".
 COUNTED_METHODS = {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE", "PRACK"}
-Address = tuple[str, int]
+
+
+@dataclass(frozen=True, eq=False)
+class TcpPeer:
+    """The far end of one TCP connection: answers go back on it, whatever its address."""
+
+    host: str
+    port: int
+    writer: asyncio.StreamWriter
+
+    def __str__(self) -> str:
+        return f"tcp:{self.host}:{self.port}"
+
+
+# A UDP peer is its (host, port); a TCP one its connection.
+Address = tuple[str, int] | TcpPeer
 
 SIP_REQUESTS = metrics.counter(metrics.RECORDER_SIP_REQUESTS)
 
@@ -53,6 +85,15 @@ class Dialog:
     confirmed: bool = False
     setup: asyncio.Task[None] | None = None
     answer_sdp: str = ""
+    channel_of_label: dict[str, str] = field(default_factory=dict)
+    # In-dialog offers (re-INVITE/UPDATE): the answer's o= version, the RTP port of each
+    # recorded m-line, the answers already sent by CSeq (a retransmission gets the same one),
+    # and the participants known so far (a new one is a ParticipantJoined).
+    sdp_version: int = 1
+    port_of_stream: dict[int, int] = field(default_factory=dict)
+    responses: dict[tuple[int, str], bytes] = field(default_factory=dict)
+    participants: dict[str, dict[str, str]] = field(default_factory=dict)
+    offer: SiprecOffer | None = None
     created: float = field(default_factory=lambda: asyncio.get_running_loop().time())
 
 
@@ -100,15 +141,25 @@ def minimal_error_response(data: bytes, status: int, reason: str) -> bytes | Non
     return b"\r\n".join([head, *lines, b"Content-Length: 0", b"", b""])
 
 
+# One read from a TCP connection; the framer bounds a message at MAX_MESSAGE_BYTES anyway.
+MAX_TCP_READ = 64 * 1024
+
+
+def _show(addr: Address) -> str:
+    return str(addr) if isinstance(addr, TcpPeer) else f"{addr[0]}:{addr[1]}"
+
+
 class SiprecServer:
     def __init__(self, settings: RecorderSettings, recorder: CallRecorder) -> None:
         self._settings = settings
         self._recorder = recorder
         self.transport: asyncio.DatagramTransport | None = None
+        self.tcp_server: asyncio.Server | None = None
         self.dialogs: dict[str, Dialog] = {}
         self.accepting = True
         self.counters: dict[str, int] = {"malformed": 0, "requests": 0}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._connections: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -116,15 +167,63 @@ class SiprecServer:
             lambda: SipUdpProtocol(self),
             local_addr=(self._settings.sip_host, self._settings.sip_port),
         )
-        log.info("SIPREC listening on udp %s:%d", self._settings.sip_host, self._settings.sip_port)
+        self.tcp_server = await asyncio.start_server(
+            self._serve_tcp,
+            self._settings.sip_host,
+            self._settings.sip_port,
+            limit=MAX_TCP_READ,
+        )
+        log.info(
+            "SIPREC listening on udp and tcp %s:%d",
+            self._settings.sip_host,
+            self._settings.sip_port,
+        )
 
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+        if self.tcp_server is not None:
+            self.tcp_server.close()
+        for writer in list(self._connections):
+            writer.close()
 
     def _send(self, data: bytes, addr: Address) -> None:
-        if self.transport is not None:
+        if isinstance(addr, TcpPeer):
+            if not addr.writer.is_closing():
+                addr.writer.write(data)
+        elif self.transport is not None:
             self.transport.sendto(data, addr)
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One TCP connection: frames in, each handled like a datagram, answers on it."""
+        host, port = writer.get_extra_info("peername")[:2]
+        peer = TcpPeer(host, port, writer)
+        framer = SipStreamFramer()
+        self._connections.add(writer)
+        try:
+            while data := await reader.read(MAX_TCP_READ):
+                try:
+                    frames = framer.feed(data)
+                except SipParseError as exc:
+                    # The stream's framing is lost: answer what can be read, then hang up.
+                    self.counters["malformed"] += 1
+                    SIP_REQUESTS.add(1, {"method": "malformed"})
+                    log.warning("closing SIP connection %s: %s", peer, exc.reason)
+                    reply = minimal_error_response(bytes(framer.pending), exc.status, exc.reason)
+                    if reply is not None:
+                        writer.write(reply)
+                    break
+                for frame in frames:
+                    if frame == KEEPALIVE_PING:
+                        writer.write(KEEPALIVE_PONG)
+                    else:
+                        self.on_message(frame, peer)
+                await writer.drain()  # a peer that does not read its answers is slowed down
+        except (ConnectionError, OSError) as exc:
+            log.info("SIP connection %s lost: %s", peer, exc)
+        finally:
+            self._connections.discard(writer)
+            writer.close()
 
     def _spawn(self, coro) -> asyncio.Task[None]:  # type: ignore[no-untyped-def]
         task = asyncio.create_task(coro)
@@ -136,12 +235,15 @@ class SiprecServer:
     def on_datagram(self, data: bytes, addr: Address) -> None:
         if not data.strip():
             return  # CRLF keep-alive (RFC 5626)
+        self.on_message(data, addr)
+
+    def on_message(self, data: bytes, addr: Address) -> None:
         try:
             message = parse_message(data)
         except SipParseError as exc:
             self.counters["malformed"] += 1
             SIP_REQUESTS.add(1, {"method": "malformed"})
-            log.warning("malformed SIP from %s:%d: %s", addr[0], addr[1], exc.reason)
+            log.warning("malformed SIP from %s: %s", _show(addr), exc.reason)
             reply = minimal_error_response(data, exc.status, exc.reason)
             if reply is not None:
                 self._send(reply, addr)
@@ -156,7 +258,7 @@ class SiprecServer:
             self._on_request(message, addr)
         except SipParseError as exc:
             self.counters["malformed"] += 1
-            log.warning("bad %s from %s:%d: %s", message.method, addr[0], addr[1], exc.reason)
+            log.warning("bad %s from %s: %s", message.method, _show(addr), exc.reason)
             self._send(build_response(message, exc.status, exc.reason), addr)
 
     def _on_request(self, request: SipRequest, addr: Address) -> None:
@@ -171,6 +273,12 @@ class SiprecServer:
             self._on_bye(request, addr)
         elif method == "CANCEL":
             self._on_cancel(request, addr)
+        elif method == "UPDATE":
+            dialog = self.dialogs.get(request.call_id)
+            if dialog is None or dialog.final_response is None:
+                self._send(build_response(request, 481, "Call/Transaction Does Not Exist"), addr)
+            else:
+                self._on_in_dialog_offer(dialog, request, addr)
         elif method == "OPTIONS":
             if not self.accepting:
                 self._send(
@@ -206,22 +314,10 @@ class SiprecServer:
         existing = self.dialogs.get(request.call_id)
         if existing is not None:
             if existing.final_response is not None:
-                # A retransmission, or a re-INVITE in the dialog: answer with the same session.
                 if existing.invite.cseq == request.cseq:
-                    self._send(existing.final_response, addr)
+                    self._send(existing.final_response, addr)  # a retransmission
                 else:
-                    self._send(
-                        build_response(
-                            request,
-                            200,
-                            "OK",
-                            to_tag=existing.to_tag,
-                            body=existing.answer_sdp.encode(),
-                            content_type="application/sdp",
-                            extra_headers=self._contact(),
-                        ),
-                        addr,
-                    )
+                    self._on_in_dialog_offer(existing, request, addr)  # a re-INVITE
             return  # still being set up: the 100 Trying already went out
         if not self.accepting:
             self._send(
@@ -258,9 +354,90 @@ class SiprecServer:
             required += [v.strip().lower() for v in value.split(",") if v.strip()]
         return ", ".join(r for r in required if r not in SUPPORTED)
 
-    def _contact(self) -> list[tuple[str, str]]:
-        contact = f"<sip:srs@{self._settings.sdp_ip}:{self._settings.sip_port}>;+sip.src"
+    def _contact(self, addr: Address | None = None) -> list[tuple[str, str]]:
+        transport = ";transport=tcp" if isinstance(addr, TcpPeer) else ""
+        uri = f"sip:srs@{self._settings.sdp_ip}:{self._settings.sip_port}{transport}"
+        contact = f"<{uri}>;+sip.src"
         return [("Contact", contact), ("Server", self._settings.user_agent), ("Allow", ALLOW)]
+
+    # -- re-INVITE / UPDATE ---------------------------------------------------------------
+    def _on_in_dialog_offer(self, dialog: Dialog, request: SipRequest, addr: Address) -> None:
+        """A re-INVITE or UPDATE in an answered session: new SDP and/or new rs-metadata (a
+        participant joined, a transfer). Recorded streams keep their ports and channels;
+        new m-lines are declined. A refused offer leaves the session as it was (RFC 3261
+        14.2), and a retransmission gets the answer already sent."""
+        cached = dialog.responses.get(request.cseq)
+        if cached is not None:
+            self._send(cached, addr)
+            return
+        headers = [*self._contact(addr), ("Require", "siprec")]
+        if not request.body.strip():
+            # No offer: a re-INVITE gets ours in the 200 (RFC 3261 14.2); an UPDATE is a
+            # refresh and gets no body.
+            body = dialog.answer_sdp.encode() if request.method == "INVITE" else b""
+            response = build_response(
+                request,
+                200,
+                "OK",
+                to_tag=dialog.to_tag,
+                body=body,
+                content_type="application/sdp" if body else None,
+                extra_headers=headers,
+            )
+        else:
+            try:
+                offer = parse_siprec_invite(request)
+            except SipParseError as exc:
+                log.warning("call %s: refusing %s: %s", dialog.call_id, request.method, exc.reason)
+                response = build_response(request, exc.status, exc.reason, to_tag=dialog.to_tag)
+                dialog.responses[request.cseq] = response
+                self._send(response, addr)
+                return
+            if offer.metadata is not None:
+                self._update_participants(dialog, offer)
+            ports = [dialog.port_of_stream.get(s.index, 0) for s in offer.streams]
+            session_id = sdp_session_id(dialog.offer) if dialog.offer else None
+            answer = build_sdp_answer(
+                offer, self._settings.sdp_ip, ports, dialog.sdp_version, session_id
+            )
+            if answer != dialog.answer_sdp:
+                # A changed answer carries the next o= version (RFC 3264 8).
+                dialog.sdp_version += 1
+                answer = build_sdp_answer(
+                    offer, self._settings.sdp_ip, ports, dialog.sdp_version, session_id
+                )
+                dialog.answer_sdp = answer
+            response = build_response(
+                request,
+                200,
+                "OK",
+                to_tag=dialog.to_tag,
+                body=answer.encode(),
+                content_type="application/sdp",
+                extra_headers=headers,
+            )
+        dialog.responses[request.cseq] = response
+        self._send(response, addr)
+
+    def _update_participants(self, dialog: Dialog, offer: SiprecOffer) -> None:
+        """Who joined according to the new metadata: each one is a ParticipantJoined, on the
+        channel of the stream it sends on (streams keep their channel: a transferred-to
+        agent speaks on the agent's channel)."""
+        assert offer.metadata is not None
+        joined = joined_participants(dialog.participants, offer.metadata, dialog.channel_of_label)
+        for participant in joined:
+            dialog.participants[participant["participant_id"]] = participant
+            log.info(
+                "call %s: participant %s (%s) joined on channel %s",
+                dialog.call_id,
+                participant["participant_id"],
+                participant["aor"],
+                participant["channel"] or "-",
+            )
+        if joined:
+            self._spawn(
+                self._recorder.participants_joined(dialog.call_id, joined, offer.metadata.raw_xml)
+            )
 
     async def _answer(self, dialog: Dialog, offer: SiprecOffer, addr: Address) -> None:
         request = dialog.invite
@@ -312,10 +489,17 @@ class SiprecServer:
             self._send(dialog.final_response, addr)
             self.dialogs.pop(request.call_id, None)
             return False
-        port_of_stream = dict(zip(streams, ports, strict=True))
-        answer_ports = [port_of_stream.get(s.index, 0) for s in offer.streams]
+        dialog.port_of_stream = dict(zip(streams, ports, strict=True))
+        dialog.offer = offer
+        dialog.participants = {p["participant_id"]: p for p in participants}
+        dialog.channel_of_label = {
+            s.label: session.channel_of_stream[s.index]
+            for s in offer.streams
+            if s.label is not None and s.index in session.channel_of_stream
+        }
+        answer_ports = [dialog.port_of_stream.get(s.index, 0) for s in offer.streams]
         dialog.answer_sdp = build_sdp_answer(
-            offer, self._settings.sdp_ip, answer_ports, session_version=1
+            offer, self._settings.sdp_ip, answer_ports, session_version=dialog.sdp_version
         )
         dialog.final_response = build_response(
             request,
@@ -324,7 +508,7 @@ class SiprecServer:
             to_tag=dialog.to_tag,
             body=dialog.answer_sdp.encode(),
             content_type="application/sdp",
-            extra_headers=[*self._contact(), ("Require", "siprec")],
+            extra_headers=[*self._contact(addr), ("Require", "siprec")],
         )
         self._send(dialog.final_response, addr)
         log.info(
@@ -354,30 +538,14 @@ class SiprecServer:
             # One stream per channel; extra streams (e.g. a second agent leg) are declined.
             if channel and channel not in channel_of_stream.values():
                 channel_of_stream[stream.index] = channel
-        participants = []
+        participants: list[dict[str, str]] = []
         if offer.metadata is not None:
-            for p in offer.metadata.participants:
-                sent = [
-                    label
-                    for label, pid in offer.metadata.sender_by_label.items()
-                    if pid == p.participant_id
-                ]
-                channel = next(
-                    (
-                        channel_of_stream[s.index]
-                        for s in offer.streams
-                        if s.label in sent and s.index in channel_of_stream
-                    ),
-                    "",
-                )
-                participants.append(
-                    {
-                        "participant_id": p.participant_id,
-                        "aor": p.aor or "",
-                        "name": p.name or "",
-                        "channel": channel,
-                    }
-                )
+            channel_of_label = {
+                s.label: channel_of_stream[s.index]
+                for s in offer.streams
+                if s.label is not None and s.index in channel_of_stream
+            }
+            participants = participants_with_channels(offer.metadata, channel_of_label)
         session = CallSession(
             call_id=dialog.call_id,
             external_call_id=request.call_id,

@@ -62,6 +62,9 @@ class RecordingMetadata:
     stream_labels: dict[str, str]  # stream_id -> label
     sender_by_label: dict[str, str]  # label -> participant_id that SENDS on it
     raw_xml: str
+    # participant_id -> labels of the streams they send on (after a transfer the old and
+    # the new agent may both be said to send on the agent's stream)
+    sends_by_participant: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -259,8 +262,17 @@ def _choose_codec(
     return None, None
 
 
+def sdp_session_id(offer: SiprecOffer) -> int:
+    """The o= session id of our answers: stable per first offer, kept for the session."""
+    return int.from_bytes(hashlib.sha256(offer.sdp_text.encode()).digest()[:6], "big")
+
+
 def build_sdp_answer(
-    offer: SiprecOffer, local_ip: str, ports: list[int], session_version: int
+    offer: SiprecOffer,
+    local_ip: str,
+    ports: list[int],
+    session_version: int,
+    session_id: int | None = None,
 ) -> str:
     """The SRS answer (RFC 3264): one m= line per offered m= line, in order; each recorded
     audio stream receives only (recvonly) with the chosen codec, everything else is declined
@@ -275,8 +287,10 @@ def build_sdp_answer(
     except Exception:
         media_list = []
     address_type = "IP6" if ":" in local_ip else "IP4"
-    # Stable per offer, so a retransmitted or re-sent answer is byte-identical.
-    session_id = int.from_bytes(hashlib.sha256(offer.sdp_text.encode()).digest()[:6], "big")
+    # Stable per offer, so a retransmitted or re-sent answer is byte-identical; an answer to
+    # a re-offer keeps the first one's (RFC 3264 8).
+    if session_id is None:
+        session_id = sdp_session_id(offer)
     lines = [
         "v=0",
         f"o=callscope {session_id} {session_version} IN {address_type} {local_ip}",
@@ -377,13 +391,58 @@ def parse_recording_metadata(data: bytes) -> RecordingMetadata:
             senders += [(participant_id, s) for s in map(_text, _children(node, "send")) if s]
 
     sender_by_label: dict[str, str] = {}
+    sends_by_participant: dict[str, list[str]] = {}
     for participant_id, stream_id in senders:
         label = stream_labels.get(stream_id)
+        if label is None:
+            continue
         # A stream has one sender; the first association stated wins.
-        if label is not None and label not in sender_by_label:
-            sender_by_label[label] = participant_id
+        sender_by_label.setdefault(label, participant_id)
+        labels = sends_by_participant.setdefault(participant_id, [])
+        if label not in labels:
+            labels.append(label)
 
-    return RecordingMetadata(session_id, participants, stream_labels, sender_by_label, raw_xml)
+    return RecordingMetadata(
+        session_id,
+        participants,
+        stream_labels,
+        sender_by_label,
+        raw_xml,
+        sends_by_participant=sends_by_participant,
+    )
+
+
+def participants_with_channels(
+    metadata: RecordingMetadata, channel_of_label: dict[str, str]
+) -> list[dict[str, str]]:
+    """Each participant of the metadata with the channel of the stream it sends on ("" for
+    one that sends on no recorded stream), as stored in recorder.calls and CallStarted."""
+    out = []
+    for p in metadata.participants:
+        labels = metadata.sends_by_participant.get(p.participant_id, [])
+        recorded = [channel_of_label[label] for label in labels if label in channel_of_label]
+        channel = recorded[0] if recorded else ""
+        out.append(
+            {
+                "participant_id": p.participant_id,
+                "aor": p.aor or "",
+                "name": p.name or "",
+                "channel": channel,
+            }
+        )
+    return out
+
+
+def joined_participants(
+    known: dict[str, dict[str, str]], metadata: RecordingMetadata, channel_of_label: dict[str, str]
+) -> list[dict[str, str]]:
+    """The participants of updated metadata (a re-INVITE or UPDATE: someone joined, a
+    transfer) that were not in the session before, in document order."""
+    return [
+        p
+        for p in participants_with_channels(metadata, channel_of_label)
+        if p["participant_id"] not in known
+    ]
 
 
 # -- channels -----------------------------------------------------------------------------
