@@ -9,12 +9,12 @@ import io
 import json
 import re
 import socket
-import wave
 from pathlib import Path
 
 import numpy as np
 import psycopg
 import pytest
+import soundfile
 
 from callscope.v1 import events_pb2
 from callscope_core.channels import channel_name
@@ -111,7 +111,7 @@ def test_call_started_names_the_participants_from_rs_metadata(escalation_call: d
     }
 
 
-def test_recording_is_a_stereo_wav_of_the_call_in_object_storage(
+def test_recording_is_a_stereo_flac_of_the_call_in_object_storage(
     escalation_call: dict, stack: dict
 ) -> None:
     call_id = _call_id(escalation_call)
@@ -120,11 +120,12 @@ def test_recording_is_a_stereo_wav_of_the_call_in_object_storage(
     ]
     path = Path(stack["dir"]) / "objects" / stored.bucket / stored.object_key
     data = path.read_bytes()
-    assert len(data) == stored.size_bytes
-    with wave.open(io.BytesIO(data)) as wav:
-        assert wav.getnchannels() == 2 and wav.getframerate() == 8000 and wav.getsampwidth() == 2
-        frames = wav.getnframes()
-        pcm = np.frombuffer(wav.readframes(frames), dtype="<i2").reshape(-1, 2)
+    assert len(data) == stored.size_bytes and stored.content_type == "audio/flac"
+    info = soundfile.info(io.BytesIO(data))
+    assert info.format == "FLAC" and info.channels == 2 and info.samplerate == 8000
+    assert info.subtype == "PCM_16"
+    pcm, _ = soundfile.read(io.BytesIO(data), dtype="int16")
+    frames = len(pcm)
     duration_ms = frames * 1000 // 8000
     assert abs(duration_ms - ESCALATION.duration_ms) < 1000, (duration_ms, ESCALATION.duration_ms)
     # Each speaker is on their own side: customer left, agent right.
@@ -149,7 +150,7 @@ def test_call_row_in_postgresql(escalation_call: dict, stack: dict) -> None:
     assert state == "stored" and labels_source == "metadata"
     assert {p["aor"] for p in participants} >= {"sip:agent-1001@callcenter.example"}
     assert "urn:ietf:params:xml:ns:recording:1" in rs_metadata
-    assert object_key.endswith(f"{call_id}.wav")
+    assert object_key.endswith(f"{call_id}.flac")
     assert all(stats[c]["packets"] > 900 and stats[c]["lost"] == 0 for c in ("customer", "agent"))
 
 
@@ -299,15 +300,28 @@ async def test_watch_call_gives_a_late_supervisor_the_whole_call(
 
     call_id = _call_id(escalation_call)
     port = stack["endpoints"]["grpc"]["analyzer"]
+
+    def registered():  # type: ignore[no-untyped-def]
+        with psycopg.connect(stack["endpoints"]["database_url"]) as conn:
+            return conn.execute(
+                "SELECT 1 FROM retention.recordings WHERE call_id = %s", (call_id,)
+            ).fetchone()
+
+    await _eventually(registered)  # the call is over: its purposes decide (CheckAccess)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = supervisor_pb2_grpc.SupervisorStub(channel)
-        request = supervisor_pb2.WatchCallRequest(call_id=call_id)
+        request = supervisor_pb2.WatchCallRequest(
+            call_id=call_id, requested_by="qa-reviewer-1", purpose="quality"
+        )
         updates = [u async for u in stub.WatchCall(request, timeout=20)]
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await stub.GetCallAnalysis(
-                supervisor_pb2.GetCallAnalysisRequest(call_id="no-such-call"), timeout=5
+                supervisor_pb2.GetCallAnalysisRequest(
+                    call_id="no-such-call", requested_by="qa-reviewer-1", purpose="quality"
+                ),
+                timeout=5,
             )
-        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED  # retention knows no such
     kinds = [u.WhichOneof("update") for u in updates]
     assert kinds.count("transcript") == kinds.count("analysis") >= 4
     assert any(u.alert.kind == "human_request" for u in updates if u.HasField("alert"))
@@ -343,7 +357,7 @@ async def test_get_recording_serves_a_signed_url_only_for_an_allowed_purpose_and
             ),
             timeout=10,
         )
-        assert reply.url.endswith(f"{call_id}.wav") and reply.expires_at_unix > 0
+        assert reply.url.endswith(f"{call_id}.flac") and reply.expires_at_unix > 0
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await recorder.GetRecording(
                 recorder_pb2.GetRecordingRequest(

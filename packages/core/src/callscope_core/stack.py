@@ -229,6 +229,7 @@ class Supervisor:
                 "CALLSCOPE_TRANSCRIBER_RETENTION_TARGET": (
                     f"127.0.0.1:{endpoints.grpc['retention']}"
                 ),
+                "CALLSCOPE_ANALYZER_RETENTION_TARGET": f"127.0.0.1:{endpoints.grpc['retention']}",
                 "CALLSCOPE_RECORDER_DRAIN_TIMEOUT_S": env.get(
                     "CALLSCOPE_RECORDER_DRAIN_TIMEOUT_S", "10"
                 ),

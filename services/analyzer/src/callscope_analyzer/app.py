@@ -8,11 +8,13 @@ import logging
 import math
 import time
 import uuid
+from datetime import UTC
 
 from callscope.v1 import common_pb2, events_pb2, supervisor_pb2, supervisor_pb2_grpc
 from callscope_core import metrics
+from callscope_core.access import AccessGate
 from callscope_core.channels import channel_name, channel_value
-from callscope_core.kafka import ConsumedEvent, EventProducer, PermanentError
+from callscope_core.kafka import ConsumedEvent, EventConsumer, EventProducer, PermanentError
 from callscope_core.runtime import ServiceRuntime
 from callscope_core.settings import CoreSettings
 from callscope_core.topics import (
@@ -27,20 +29,29 @@ from callscope_core.topics import (
 from .domain.categories import CATEGORIES_DATA, CategoryModel
 from .domain.escalation import find_human_requests
 from .domain.keywords import default_keywords
-from .domain.rules import AlertDecision, CallState, RuleSet, UtteranceRecord, evaluate
+from .domain.rules import AlertDecision, CallState, UtteranceRecord, evaluate
 from .domain.sentiment import SentimentModel
-from .domain.summary import default_scorecard, summarize
+from .domain.summary import default_scorecard, live_sentiment, summarize
 from .purge import purge_handler
+from .rule_overrides import LiveRules, RuleOverrideStore
 from .settings import AnalyzerSettings
 from .store import AnalyzerStore, SupervisorQueries
-from .supervisor import LiveFeeds, SupervisorService
+from .supervisor import LiveFeeds, SupervisorService, alert_id_for, overview_from_row
 
 log = logging.getLogger(__name__)
 
-ALERT_NAMESPACE = uuid.UUID("5b0c2a52-7d0e-4a7e-9a51-3f7d1f7c2a10")
-
 ALERT_LATENCY = metrics.histogram(metrics.ANALYZER_ALERT_LATENCY)
 ALERTS_RAISED = metrics.counter(metrics.ANALYZER_ALERTS_RAISED)
+ANALYZER_INPUT_REJECTED = metrics.declare(
+    "callscope.analyzer.input.rejected",
+    metrics.Kind.COUNTER,
+    "{segment}",
+    "Transcript segments the analyzer could not use as they came (empty text, unknown call,"
+    " unknown language, absurd timings), by reason; logged, never alerted on.",
+    ("reason",),
+    service="analyzer",
+)
+INPUT_REJECTED = metrics.counter(ANALYZER_INPUT_REJECTED)
 
 
 SEVERITIES = {
@@ -70,6 +81,29 @@ def utterance_record(row: dict) -> UtteranceRecord:
     )
 
 
+KNOWN_LANGUAGES = frozenset({"fr", "en", "ru", "zh"})
+MAX_CALL_MS = 24 * 3600 * 1000
+MAX_UTTERANCE_MS = 10 * 60 * 1000
+
+
+def known_language(language: str) -> str | None:
+    """The language hint if the analyzer has word lists for it ("fr-FR" -> "fr"), else None."""
+    base = language.strip().lower().replace("_", "-").split("-")[0]
+    return base if base in KNOWN_LANGUAGES else None
+
+
+def implausible_timing(segment: events_pb2.TranscriptSegment) -> str | None:
+    if segment.start_ms < 0 or segment.end_ms < 0:
+        return "negative_time"
+    if segment.end_ms < segment.start_ms:
+        return "end_before_start"
+    if segment.end_ms - segment.start_ms > MAX_UTTERANCE_MS:
+        return "too_long"
+    if segment.end_ms > MAX_CALL_MS:
+        return "beyond_max_call"
+    return None
+
+
 def nan_if_none(value: float | None) -> float:
     return math.nan if value is None else value
 
@@ -88,7 +122,7 @@ class TranscriptAnalyzer:
         producer: EventProducer,
         sentiment: SentimentModel,
         categories: CategoryModel,
-        rules: RuleSet,
+        rules: LiveRules,
         feeds: LiveFeeds,
     ) -> None:
         self._store = store
@@ -109,18 +143,33 @@ class TranscriptAnalyzer:
                 update = supervisor_pb2.CallUpdate(transcript=message)
                 self._feeds.call_update(message.call_id, update)
         elif isinstance(message, events_pb2.CallStarted):
-            agent = next(
-                (p.aor for p in message.participants if p.channel == common_pb2.CHANNEL_AGENT),
-                message.agent_id,
-            )
-            await self._store.upsert_call(
-                message.call_id, message.queue, message.agent_id or agent, message.language
-            )
-            self._feeds.floor_update(
-                message.queue, supervisor_pb2.FloorUpdate(call_started=message)
-            )
+            await self.on_call_started(message)
         elif isinstance(message, events_pb2.CallEnded):
             await self.on_call_ended(message)
+
+    async def on_call_started(self, message: events_pb2.CallStarted) -> None:
+        def aor(channel: int) -> str:
+            return next((p.aor for p in message.participants if p.channel == channel), "")
+
+        started_at = (
+            message.started_at.ToDatetime(tzinfo=UTC) if message.HasField("started_at") else None
+        )
+        await self._store.upsert_call(
+            message.call_id,
+            message.queue,
+            message.agent_id or aor(common_pb2.CHANNEL_AGENT),
+            message.language,
+            customer_number=aor(common_pb2.CHANNEL_CUSTOMER),
+            started_at=started_at,
+        )
+        self._feeds.floor_update(
+            message.queue, message.call_id, supervisor_pb2.FloorUpdate(call_started=message)
+        )
+        # Transcripts may outrun CallStarted (another topic): their rules were held back until
+        # the call was known; evaluate them now over what is stored.
+        version = (await self.call_state(message.call_id)).latest_version()
+        if version is not None:
+            await self.evaluate_rules(message.call_id, version)
 
     async def on_final(
         self, segment: events_pb2.TranscriptSegment, published_s: float | None = None
@@ -129,12 +178,45 @@ class TranscriptAnalyzer:
         try:
             channel = channel_name(segment.channel)
         except ValueError as exc:
+            INPUT_REJECTED.add(1, {"reason": "unknown_channel"})
             raise PermanentError(f"transcript of call {segment.call_id}: {exc}") from None
         text = segment.text.strip()
         if not segment.call_id or not text:
-            log.warning("ignoring empty transcript segment for call %r", segment.call_id)
+            reason = "no_call_id" if not segment.call_id else "empty_text"
+            INPUT_REJECTED.add(1, {"reason": reason})
+            log.warning("ignoring transcript segment of call %r: %s", segment.call_id, reason)
             return
-        language = segment.language or None
+        language = known_language(segment.language)
+        if language is None:
+            # Still analysed: the sentiment model is multilingual and phrase lists are tried in
+            # every language; only the language hint is dropped.
+            INPUT_REJECTED.add(1, {"reason": "unknown_language"})
+            log.warning(
+                "call %s: unknown language %r, analysed without a language hint",
+                segment.call_id,
+                segment.language,
+            )
+        timing = implausible_timing(segment)
+        if timing:
+            # Kept (what was said is real) but the metrics and timing rules skip it.
+            INPUT_REJECTED.add(1, {"reason": timing})
+            log.warning(
+                "call %s: %s utterance %d has implausible timing (%s: %d..%d ms)",
+                segment.call_id,
+                channel,
+                segment.utterance_no,
+                timing,
+                segment.start_ms,
+                segment.end_ms,
+            )
+        call_known = await self._store.call_known(segment.call_id)
+        if not call_known:
+            INPUT_REJECTED.add(1, {"reason": "unknown_call"})
+            log.warning(
+                "transcript for unknown call %s: analysed and stored, alerts held back until"
+                " its CallStarted arrives",
+                segment.call_id,
+            )
         [sentiment] = await asyncio.to_thread(self._sentiment.score, [text])
         matches = await asyncio.to_thread(self._categories.classify, text, language)
         found = self._keywords.match(text, language)
@@ -176,7 +258,8 @@ class TranscriptAnalyzer:
         await self._producer.publish(ANALYSIS, segment.call_id, analysis)
         self._feeds.call_update(segment.call_id, supervisor_pb2.CallUpdate(transcript=segment))
         self._feeds.call_update(segment.call_id, supervisor_pb2.CallUpdate(analysis=analysis))
-        await self.evaluate_rules(segment.call_id, segment.version, published_s)
+        if call_known:
+            await self.evaluate_rules(segment.call_id, segment.version, published_s)
 
     async def call_state(self, call_id: str) -> CallState:
         state = CallState(call_id)
@@ -190,8 +273,19 @@ class TranscriptAnalyzer:
         self, call_id: str, version: int, trigger_published_s: float | None = None
     ) -> None:
         state = await self.call_state(call_id)
-        for decision in evaluate(state, state.last_end_ms(version), self._rules, version=version):
+        rules = await self._rules.current()
+        for decision in evaluate(state, state.last_end_ms(version), rules, version=version):
             await self._raise(state, call_id, decision, trigger_published_s)
+        live = live_sentiment(state, version)
+        changed = await self._store.update_live_sentiment(
+            call_id, live.score, live.label, list(live.categories)
+        )
+        if changed:
+            row = await self._store.queries.call(call_id)
+            if row is not None and row["ended_at"] is None:
+                self._feeds.floor_update(
+                    row["queue"], call_id, supervisor_pb2.FloorUpdate(call=overview_from_row(row))
+                )
 
     async def _raise(
         self,
@@ -201,7 +295,7 @@ class TranscriptAnalyzer:
         trigger_published_s: float | None,
     ) -> None:
         # The id derives from the rule's stable key: a redelivery raises nothing new.
-        alert_id = str(uuid.uuid5(ALERT_NAMESPACE, f"{call_id}/{decision.alert_key}"))
+        alert_id = alert_id_for(call_id, decision.alert_key)
         evidence = [u for key in decision.evidence if (u := state.utterance(key, decision.version))]
         stored = await self._store.record_alert(
             alert_id=alert_id,
@@ -243,14 +337,13 @@ class TranscriptAnalyzer:
             latency = max(time.time() - trigger_published_s, 0.0)
             ALERT_LATENCY.record(latency, {"rule": decision.rule})
         await self._store.mark_published(alert_id)
-        self._feeds.call_update(call_id, supervisor_pb2.CallUpdate(alert=alert))
-        self._feeds.floor_update(context.queue, supervisor_pb2.FloorUpdate(alert=alert))
+        self._feeds.alert(alert)
         log.info("alert %s (%s) on call %s: %s", alert_id, decision.rule, call_id, decision.reason)
 
     async def on_call_ended(self, ended: events_pb2.CallEnded) -> None:
         """Summarise what was analysed so far. Finals that arrive later (transcription lag)
         are analysed as usual; the summary is re-published with the same key if asked again."""
-        await self._store.end_call(ended.call_id)
+        await self._store.end_call(ended.call_id, ended.duration_ms or None)
         state = await self.call_state(ended.call_id)
         version = state.latest_version() or 1
         data = summarize(state, ended.duration_ms, scorecard=self._scorecard, version=version)
@@ -266,18 +359,19 @@ class TranscriptAnalyzer:
             silence_ms=data.metrics.silence_ms,
             overtalk_ms=data.metrics.overtalk_ms,
             qa_score=nan_if_none(data.qa_score),
-            alert_ids=[
-                str(uuid.uuid5(ALERT_NAMESPACE, f"{ended.call_id}/{key}"))
-                for key in data.alert_keys
-            ],
+            alert_ids=[alert_id_for(ended.call_id, key) for key in data.alert_keys],
         )
         await self._store.save_summary(
             ended.call_id, version, dataclasses.asdict(data), data.qa_score
         )
         await self._producer.publish(CALL_SUMMARIES, ended.call_id, summary)
+        row = await self._store.queries.call(ended.call_id)
+        if row is not None:  # the call as it ended, then the summary (which ends WatchCall)
+            overview = overview_from_row(row)
+            self._feeds.call_update(ended.call_id, supervisor_pb2.CallUpdate(call=overview))
         self._feeds.call_update(ended.call_id, supervisor_pb2.CallUpdate(summary=summary))
-        context = await self._store.call_context(ended.call_id)
-        self._feeds.floor_update(context.queue, supervisor_pb2.FloorUpdate(call_ended=ended))
+        queue = str(row["queue"]) if row else ""
+        self._feeds.floor_update(queue, ended.call_id, supervisor_pb2.FloorUpdate(call_ended=ended))
 
 
 async def run(core: CoreSettings, settings: AnalyzerSettings, stop: asyncio.Event) -> None:
@@ -291,8 +385,9 @@ async def run(core: CoreSettings, settings: AnalyzerSettings, stop: asyncio.Even
         sentiment = await asyncio.to_thread(SentimentModel.load, settings.cache_dir)
         categories = await asyncio.to_thread(CategoryModel.load, CATEGORIES_DATA, sentiment.embed)
         window = settings.human_request_window_s
-        rules = RuleSet.load(
-            overrides={
+        rules = LiveRules(
+            RuleOverrideStore(rt.db),
+            settings_overrides={
                 "human_request": {
                     "params": {
                         "threshold": settings.human_request_threshold,
@@ -301,17 +396,36 @@ async def run(core: CoreSettings, settings: AnalyzerSettings, stop: asyncio.Even
                 }
             },
             flagged_categories=categories.flagged,
+            ttl_s=settings.rules_reload_s,
         )
         feeds = LiveFeeds()
         analyzer = TranscriptAnalyzer(
             AnalyzerStore(rt.db), rt.producer, sentiment, categories, rules, feeds
         )
+        access = AccessGate(settings.retention_target)
         assert rt.grpc is not None
         supervisor_pb2_grpc.add_SupervisorServicer_to_server(
-            SupervisorService(SupervisorQueries(rt.db), feeds), rt.grpc.server
+            SupervisorService(SupervisorQueries(rt.db), feeds, access, rt.producer),
+            rt.grpc.server,
         )
         rt.add_consumer("callscope-analyzer", [TRANSCRIPTS, CALL_EVENTS], analyzer.on_event)
         rt.add_consumer(
             "callscope-analyzer-retention", [RETENTION_COMMANDS], purge_handler(rt.db, rt.producer)
         )
-        await rt.serve(stop)
+        # Every replica hears every acknowledgement (and alerts raised by other replicas): a
+        # group of its own, from the latest offset, so each one tells its own watchers.
+        rt.consumers.append(
+            EventConsumer(
+                core,
+                rt.name,
+                f"callscope-analyzer-feed-{uuid.uuid4().hex[:12]}",
+                [ALERTS],
+                feeds.on_alerts_event,
+                dead_letters=rt.producer,
+                auto_offset_reset="latest",
+            )
+        )
+        try:
+            await rt.serve(stop)
+        finally:
+            await access.close()

@@ -16,3 +16,7 @@ class AnalyzerSettings(BaseSettings):
     human_request_threshold: int = Field(2, ge=1, le=20)
     human_request_window_s: int | None = Field(None, ge=1)
     cache_dir: Path | None = None
+    # Retention's gRPC endpoint: WatchCall and GetCallAnalysis ask its CheckAccess (fail closed).
+    retention_target: str = "127.0.0.1:50054"
+    # How long alert-rule overrides from PostgreSQL are cached before they are read again.
+    rules_reload_s: float = Field(5.0, gt=0, le=3600)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -25,26 +26,64 @@ class CallContext:
 class AnalyzerStore:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
+        self.queries = SupervisorQueries(pool)
 
-    async def upsert_call(self, call_id: str, queue: str, agent_id: str, language: str) -> None:
+    async def upsert_call(
+        self,
+        call_id: str,
+        queue: str,
+        agent_id: str,
+        language: str,
+        *,
+        customer_number: str = "",
+        started_at: datetime | None = None,
+    ) -> None:
         async with self._pool.connection() as conn:
             await conn.execute(
                 """
-                INSERT INTO analyzer.calls (call_id, queue, agent_id, language, started_at)
-                VALUES (%s, %s, %s, %s, now())
+                INSERT INTO analyzer.calls (call_id, queue, agent_id, language, customer_number,
+                    started_at)
+                VALUES (%s, %s, %s, %s, %s, coalesce(%s, now()))
                 ON CONFLICT (call_id) DO UPDATE SET queue = EXCLUDED.queue,
-                    agent_id = EXCLUDED.agent_id, language = EXCLUDED.language
+                    agent_id = EXCLUDED.agent_id, language = EXCLUDED.language,
+                    customer_number = EXCLUDED.customer_number,
+                    started_at = coalesce(analyzer.calls.started_at, EXCLUDED.started_at)
                 """,
-                (call_id, queue, agent_id, language),
+                (call_id, queue, agent_id, language, customer_number, started_at),
             )
 
-    async def end_call(self, call_id: str) -> None:
+    async def end_call(self, call_id: str, duration_ms: int | None = None) -> None:
         async with self._pool.connection() as conn:
             await conn.execute(
-                "INSERT INTO analyzer.calls (call_id, ended_at) VALUES (%s, now())"
-                " ON CONFLICT (call_id) DO UPDATE SET ended_at = now()",
-                (call_id,),
+                "INSERT INTO analyzer.calls (call_id, ended_at, duration_ms) VALUES (%s, now(), %s)"
+                " ON CONFLICT (call_id) DO UPDATE SET"
+                " ended_at = coalesce(analyzer.calls.ended_at, now()),"
+                " duration_ms = coalesce(EXCLUDED.duration_ms, analyzer.calls.duration_ms)",
+                (call_id, duration_ms),
             )
+
+    async def call_known(self, call_id: str) -> bool:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute("SELECT 1 FROM analyzer.calls WHERE call_id = %s", (call_id,))
+            return await cur.fetchone() is not None
+
+    async def update_live_sentiment(
+        self, call_id: str, score: float | None, label: str, categories: list[str]
+    ) -> bool:
+        """Store the call's overall customer sentiment and categories; True when they changed
+        (the floor is told only then)."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                """
+                UPDATE analyzer.calls SET customer_sentiment_score = %s,
+                    customer_sentiment_label = %s, categories = %s
+                WHERE call_id = %s AND (customer_sentiment_label IS DISTINCT FROM %s
+                    OR categories IS DISTINCT FROM %s::text[]
+                    OR customer_sentiment_score IS DISTINCT FROM %s::real)
+                """,
+                (score, label, categories, call_id, label, categories, score),
+            )
+            return cur.rowcount > 0
 
     async def call_context(self, call_id: str) -> CallContext:
         async with self._pool.connection() as conn:
@@ -199,23 +238,49 @@ class AnalyzerStore:
             )
 
 
+_OVERVIEW = """
+    SELECT c.call_id, c.queue, c.agent_id, c.language, c.customer_number, c.started_at,
+        c.ended_at, c.duration_ms, c.customer_sentiment_score, c.customer_sentiment_label,
+        c.categories,
+        (SELECT count(*) FROM analyzer.alerts a
+         WHERE a.call_id = c.call_id AND a.acknowledged_at IS NULL
+           AND a.published_at IS NOT NULL) AS open_alerts
+    FROM analyzer.calls c
+"""
+
+SEARCH_LIMIT_DEFAULT = 50
+SEARCH_LIMIT_MAX = 500
+
+
+@dataclass(frozen=True)
+class CallSearch:
+    """SearchCalls filters; empty ones do not filter."""
+
+    call_ids: list[str]
+    agent_id: str = ""
+    queues: list[str] | None = None
+    started_from: datetime | None = None
+    started_to: datetime | None = None
+    category: str = ""
+    sentiment_label: str = ""
+    limit: int = SEARCH_LIMIT_DEFAULT
+
+
 class SupervisorQueries:
     """Read side for the Supervisor gRPC API (the analyzer's own tables only)."""
 
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    async def _all(self, sql: str, params: tuple[object, ...]) -> list[dict[str, object]]:
+    async def _all(
+        self, sql: str, params: tuple[object, ...] | dict[str, object]
+    ) -> list[dict[str, object]]:
         async with self._pool.connection() as conn:
             cur = await conn.execute(sql, params)
             return list(await cur.fetchall())
 
     async def call(self, call_id: str) -> dict[str, object] | None:
-        rows = await self._all(
-            "SELECT call_id, queue, agent_id, language, started_at, ended_at"
-            " FROM analyzer.calls WHERE call_id = %s",
-            (call_id,),
-        )
+        rows = await self._all(_OVERVIEW + " WHERE c.call_id = %s", (call_id,))
         return rows[0] if rows else None
 
     async def utterances(self, call_id: str) -> list[dict[str, object]]:
@@ -225,18 +290,64 @@ class SupervisorQueries:
         )
 
     async def alerts(self, call_id: str) -> list[dict[str, object]]:
+        """Alerts that reached callscope.alerts (an unpublished row is still being raised)."""
         return await self._all(
             "SELECT a.*, c.queue, c.agent_id FROM analyzer.alerts a"
-            " LEFT JOIN analyzer.calls c USING (call_id) WHERE a.call_id = %s ORDER BY at_ms",
+            " LEFT JOIN analyzer.calls c USING (call_id)"
+            " WHERE a.call_id = %s AND a.published_at IS NOT NULL ORDER BY at_ms, alert_id",
             (call_id,),
         )
 
-    async def live_calls(self, queue: str | None) -> list[dict[str, object]]:
+    async def summary(self, call_id: str) -> dict[str, object] | None:
+        rows = await self._all(
+            "SELECT summary FROM analyzer.summaries WHERE call_id = %s"
+            " ORDER BY version DESC LIMIT 1",
+            (call_id,),
+        )
+        return rows[0]["summary"] if rows else None  # type: ignore[return-value]
+
+    async def live_calls(self, queues: list[str] | None) -> list[dict[str, object]]:
+        """Calls in progress, oldest first; `queues` None or empty: every queue."""
         return await self._all(
-            "SELECT call_id, queue, agent_id, language, started_at FROM analyzer.calls"
-            " WHERE ended_at IS NULL AND started_at IS NOT NULL"
-            " AND (%s::text IS NULL OR queue = %s) ORDER BY started_at",
-            (queue, queue),
+            _OVERVIEW + " WHERE c.ended_at IS NULL AND c.started_at IS NOT NULL"
+            " AND (cardinality(%s::text[]) = 0 OR c.queue = ANY(%s::text[]))"
+            " ORDER BY c.started_at, c.call_id",
+            (queues or [], queues or []),
+        )
+
+    async def open_alerts(self, call_ids: list[str]) -> list[dict[str, object]]:
+        return await self._all(
+            "SELECT a.*, c.queue, c.agent_id FROM analyzer.alerts a"
+            " JOIN analyzer.calls c USING (call_id)"
+            " WHERE a.call_id = ANY(%s) AND a.acknowledged_at IS NULL"
+            " AND a.published_at IS NOT NULL ORDER BY a.raised_at, a.alert_id",
+            (call_ids,),
+        )
+
+    async def search(self, search: CallSearch) -> list[dict[str, object]]:
+        return await self._all(
+            _OVERVIEW
+            + """
+            WHERE (cardinality(%(ids)s::text[]) = 0 OR c.call_id = ANY(%(ids)s::text[]))
+              AND (%(agent)s = '' OR c.agent_id = %(agent)s)
+              AND (cardinality(%(queues)s::text[]) = 0 OR c.queue = ANY(%(queues)s::text[]))
+              AND (%(start_from)s::timestamptz IS NULL OR c.started_at >= %(start_from)s)
+              AND (%(start_to)s::timestamptz IS NULL OR c.started_at < %(start_to)s)
+              AND (%(category)s = '' OR %(category)s = ANY(c.categories))
+              AND (%(label)s = '' OR c.customer_sentiment_label = %(label)s)
+            ORDER BY c.started_at DESC NULLS LAST, c.call_id
+            LIMIT %(limit)s
+            """,
+            {
+                "ids": search.call_ids,
+                "agent": search.agent_id,
+                "queues": search.queues or [],
+                "start_from": search.started_from,
+                "start_to": search.started_to,
+                "category": search.category,
+                "label": search.sentiment_label,
+                "limit": search.limit,
+            },
         )
 
     async def acknowledge(self, alert_id: str, by: str) -> dict[str, object] | None:
@@ -248,8 +359,9 @@ class SupervisorQueries:
                 (by, alert_id),
             )
             cur = await conn.execute(
-                "SELECT alert_id, call_id, acknowledged_by FROM analyzer.alerts"
-                " WHERE alert_id = %s",
+                "SELECT a.alert_id, a.call_id, a.acknowledged_by, a.acknowledged_at,"
+                " coalesce(c.queue, '') AS queue FROM analyzer.alerts a"
+                " LEFT JOIN analyzer.calls c USING (call_id) WHERE a.alert_id = %s",
                 (alert_id,),
             )
             return await cur.fetchone()

@@ -104,6 +104,8 @@ class AccessService:
         return AccessDecision(allowed, reason, until, entry.seq)
 
     async def _decide(self, conn, call_id, purpose, resource, now, policy):  # type: ignore[no-untyped-def]
+        # APIs and consoles spell it "live-assist"; the policy's purpose is "live_assist".
+        purpose = purpose.strip().replace("-", "_")
         try:
             RetentionPurpose(purpose)
         except ValueError:
@@ -116,7 +118,7 @@ class AccessService:
         )
         item = await cur.fetchone()
         if item is None:
-            return False, f"no {resource} of call {call_id} is known to retention", None
+            return await self._decide_live(conn, call_id, purpose, resource, now, policy)
         if item["state"] != "live":
             when = f" on {item['purged_at'].date()}" if item["purged_at"] else ""
             return False, f"the {resource} of call {call_id} was purged{when}", None
@@ -156,6 +158,52 @@ class AccessService:
                 window["expires_at"],
             )
         return True, "", window["expires_at"]
+
+    async def _decide_live(self, conn, call_id, purpose, resource, now, policy):  # type: ignore[no-untyped-def]
+        """A call known from CallStarted whose recording is not stored yet is live: its
+        transcript and analysis may be viewed for live assistance only, and only within the
+        live_assist period of its tenant/queue counted from the start of the call."""
+        cur = await conn.execute(
+            "SELECT c.tenant, c.queue, coalesce(c.started_at, c.registered_at) AS started_at,"
+            " EXISTS (SELECT 1 FROM retention.recordings r WHERE r.call_id = c.call_id)"
+            " AS stored FROM retention.calls c WHERE c.call_id = %s",
+            (call_id,),
+        )
+        call = await cur.fetchone()
+        if call is None or call["stored"]:
+            return False, f"no {resource} of call {call_id} is known to retention", None
+        live = RetentionPurpose.LIVE_ASSIST.value
+        if purpose != live:
+            return (
+                False,
+                f"call {call_id} is live (no recording stored yet): only purpose {live!r}"
+                f" may use its {resource} until then, not {purpose!r}",
+                None,
+            )
+        if resource not in policy.kinds_of(live):
+            return (
+                False,
+                f"purpose {live!r} does not cover the {resource}"
+                f" (it covers: {', '.join(sorted(policy.kinds_of(live)))})",
+                None,
+            )
+        rule = policy.rule_for(call["tenant"] or "default", call["queue"])
+        period = rule.policy.periods.get(RetentionPurpose.LIVE_ASSIST)
+        if period is None:
+            return (
+                False,
+                f"policy v{policy.version} grants no {live!r} period for {rule.label()}",
+                None,
+            )
+        expires_at = call["started_at"] + period
+        if expires_at <= now:
+            return (
+                False,
+                f"purpose {live!r} of call {call_id} expired on {expires_at.date()}"
+                f" (policy v{policy.version}); its use is no longer allowed",
+                expires_at,
+            )
+        return True, "", expires_at
 
     async def retention_of(self, call_id: str) -> RetentionView:
         now = self._clock()

@@ -205,6 +205,30 @@ def _trend(quarters: tuple[float | None, ...], delta: float) -> Trend:
     return "stable"
 
 
+@dataclass(frozen=True)
+class LiveSentiment:
+    """What the floor shows of a call in progress: the customer's overall sentiment so far
+    (same definition as the summary's) and the call's categories."""
+
+    score: float | None
+    label: str
+    categories: tuple[str, ...]
+
+
+def live_sentiment(
+    state: CallState, version: int | None = None, label_threshold: float = LABEL_THRESHOLD
+) -> LiveSentiment:
+    wanted = state.latest_version() if version is None else version
+    timeline = state.timeline(wanted) if wanted is not None else []
+    customer = [u for u in timeline if u.channel == "customer"]
+    overall = _mean([float(u.sentiment_score) for u in customer if u.sentiment_score is not None])
+    return LiveSentiment(
+        overall,
+        _label(overall, label_threshold),
+        tuple(call_categories([u.categories for u in customer])),
+    )
+
+
 def summarize(
     state: CallState,
     duration_ms: int | None,
