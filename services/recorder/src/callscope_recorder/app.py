@@ -8,18 +8,38 @@ import logging
 from callscope.v1 import recorder_pb2, recorder_pb2_grpc
 from callscope_core.runtime import ServiceRuntime
 from callscope_core.settings import CoreSettings
-from callscope_core.storage import open_object_store
+from callscope_core.storage import ObjectStore, S3ObjectStore, open_object_store
 from callscope_core.topics import RETENTION_COMMANDS
 
 from .calls import CallRecorder
 from .grpc_api import RecorderService
 from .ingest.rtp_server import RtpPortPool
 from .ingest.sip.server import SiprecServer
+from .policy_store import PolicyStore
 from .purge import purge_handler
 from .settings import RecorderSettings
 from .storage import RecordingStore
 
 log = logging.getLogger(__name__)
+
+
+async def open_proof_store(core: CoreSettings, settings: RecorderSettings) -> ObjectStore:
+    """The bucket for proof-only recordings. On S3 it is created with Object Lock (a bucket's
+    lock can only be chosen at creation), so COMPLIANCE retention can be set per object."""
+    if core.object_store_backend != "s3":
+        return open_object_store(core, settings.proof_bucket)
+    assert core.s3_endpoint and core.s3_access_key and core.s3_secret_key
+    store = S3ObjectStore(
+        core.s3_endpoint,
+        core.s3_access_key.get_secret_value(),
+        core.s3_secret_key.get_secret_value(),
+        settings.proof_bucket,
+        secure=core.s3_secure,
+        region=core.s3_region,
+        object_lock=True,
+    )
+    await store.ensure_bucket()
+    return store
 
 
 async def run(core: CoreSettings, settings: RecorderSettings, stop: asyncio.Event) -> None:
@@ -34,19 +54,29 @@ async def run(core: CoreSettings, settings: RecorderSettings, stop: asyncio.Even
         ensure = getattr(objects, "ensure_bucket", None)
         if ensure is not None:
             await ensure()
-        store = RecordingStore(rt.db, objects, core.tenant)
+        proof_objects = await open_proof_store(core, settings)
+        store = RecordingStore(rt.db, objects, core.tenant, proof_objects)
+        policies = PolicyStore(rt.db)
         rtp = RtpPortPool(
             settings.sip_host if settings.sip_host not in ("", "::") else "0.0.0.0",
             settings.rtp_port_min,
             settings.rtp_port_max,
             settings.rtp_receive_buffer,
         )
-        recorder = CallRecorder(settings, store, rt.producer, rtp)
+        recorder = CallRecorder(
+            settings, store, rt.producer, rtp, policies=policies, tenant=core.tenant
+        )
         sip = SiprecServer(settings, recorder)
         assert rt.grpc is not None
-        # GetRecording is served; StreamCall/SetRecording come with the ingest issue.
         recorder_pb2_grpc.add_RecorderServicer_to_server(
-            RecorderService(rt.db, objects, settings.retention_target), rt.grpc.server
+            RecorderService(
+                rt.db,
+                objects,
+                settings.retention_target,
+                recorder=recorder,
+                policies=policies,
+            ),
+            rt.grpc.server,
         )
         await sip.start()
         try:

@@ -1,7 +1,51 @@
-"""The recording service layer: a call's life from offer to stored recording and events.
+"""The recording service layer: a call's life from offer to stored recording and events, for
+every source (SIPREC, Genesys AudioHook, Twilio Media Streams, gRPC StreamCall, file import).
 
-Each call is one trace: the span opened at the SIP INVITE is the parent of every event the
-call publishes, so transcriber and analyzer spans join it through the Kafka headers.
+The source-agnostic CallRecorder API
+------------------------------------
+An ingest adapter opens a call, feeds it audio per channel, and ends it::
+
+    handle = await recorder.open_call(
+        CallInfo(source="audiohook", external_call_id=session_id, queue="billing",
+                 language="en", participants=[CallParticipant("p1", "tel:+33...", "", "customer")])
+    )
+    handle.feed("customer", ulaw_bytes, codec="pcmu")      # appended at the channel's end
+    handle.feed("agent", pcm16, codec="pcm_s16le", sample_rate=16000, position=8000)
+    handle.mark_gap(None, 1200, "discarded")               # AudioHook "discarded", both sides
+    await handle.pause(by="genesys", reason="pci", source="audiohook")
+    await handle.resume(by="genesys", reason="", source="audiohook")
+    await handle.add_participant(CallParticipant("p3", "sip:sup@cc.example", "Sup", "agent"))
+    await handle.consent(announcement_played=True, customer_opted_out=False, source="audiohook")
+    result = await handle.end("hangup")  # flush, store, publish CallEnded + RecordingStored
+
+- Channels are "customer" and "agent"; the stored recording is stereo (customer left, agent
+  right). Audio is 16-bit PCM ("pcm_s16le", any rate from 8 to 48 kHz, resampled to 8 kHz)
+  or G.711 ("pcmu", "pcma"). `position` is a sample offset at 8 kHz from the call's start
+  (None appends); the call's timeline is kept, so transcript times match the recording.
+- feed() and mark_gap() are plain calls (cheap, no I/O); everything that publishes an event is
+  a coroutine. Errors in the input raise ValueError (UnknownChannelError, bad codec) and
+  leave the call as it was; RecordingStateError for a command that does not fit the state.
+- pause(): from that point nothing is stored, spooled or published (nothing is transcribed)
+  until resume(); the recording keeps the pause as marked silence (RecordingStored.gaps), and
+  RecordingPaused/RecordingResumed carry who, why and the source (api, dtmf, audiohook, ...).
+  A source that stops sending audio while paused passes `position` to resume() (or calls
+  mark_gap) so the gap has its real length; RTP streams keep running, so SIPREC does not.
+- start()/stop(): on-demand recording (policy mode on_demand, or a call the percentage
+  policy did not pick) records nothing until start(); stop() ends the recording for good.
+- consent(): publishes ConsentRecorded; an opt-out applies the policy's opt_out_decision:
+  "stop" (nothing after the opt-out is kept) or "proof_only" (kept, but only for proof: no
+  more live segments, stored to the proof bucket under Object Lock, purposes=[proof]).
+- The recording policy (per tenant and queue) is applied in open_call(); CallStarted says
+  which mode applied and whether the call is recorded from its start.
+- Audio is journaled to the durable spool as it is placed (spool.py); after a crash,
+  recover() finishes and stores what was spooled (CallEnded reason "recovered").
+
+SIPREC uses the same model: `start_call()` opens the call with the SIP offer's stream to
+channel mapping, binds one RTP socket per stream and feeds packets to `CallSession.on_rtp`,
+where RFC 4733 telephone-events become DTMF pause/resume commands (settings dtmf_*).
+
+Each call is one trace: the span opened when the offer arrives is the parent of every event
+the call publishes, so transcriber and analyzer spans join it through the Kafka headers.
 
 Metrics measured here: calls active and ended, RTP packets lost per channel (reported from the
 jitter buffer's counts as segments go out), and bytes of recordings stored.
@@ -14,8 +58,10 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from opentelemetry import trace
 from opentelemetry.trace import Span
@@ -26,11 +72,31 @@ from callscope_core.channels import channel_value
 from callscope_core.kafka import EventProducer
 from callscope_core.topics import AUDIO_SEGMENTS, CALL_EVENTS
 
-from .domain.call import SAMPLE_RATE, CallSession, SegmentOut
+from .domain.call import (
+    CHANNELS,
+    SAMPLE_RATE,
+    CallGap,
+    CallSession,
+    RecordingControl,
+    RecordingStateError,
+    SegmentOut,
+    UnknownChannelError,
+)
+from .domain.dtmf import DtmfSequenceMatcher
+from .domain.policy import RecordingDecision, RecordingPolicy, decide, default_policy
 from .ingest.rtp import RtpPacket
 from .ingest.rtp_server import RtpPortPool
 from .settings import RecorderSettings
-from .storage import RecordingStore
+from .storage import RecordingStore, StoredRecording
+
+__all__ = [
+    "CallHandle",
+    "CallInfo",
+    "CallParticipant",
+    "CallRecorder",
+    "RecordingStateError",
+    "UnknownChannelError",
+]
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("callscope.recorder")
@@ -41,18 +107,240 @@ RTP_LOST = metrics.counter(metrics.RECORDER_RTP_PACKETS_LOST)
 RECORDINGS_STORED = metrics.counter(metrics.RECORDER_RECORDINGS_STORED)
 
 
-@dataclass
-class ActiveCall:
-    session: CallSession
-    span: Span
-    participants: list[dict[str, str]]
-    rs_metadata: str | None
-    transports: list[asyncio.DatagramTransport] = field(default_factory=list)
-    pump: asyncio.Task[None] | None = None
-    last_media: float = field(default_factory=time.monotonic)
-    ending: asyncio.Task[None] | None = None
-    lost_reported: dict[str, int] = field(default_factory=dict)
+@dataclass(frozen=True)
+class CallParticipant:
+    participant_id: str
+    aor: str = ""
+    name: str = ""
+    channel: str = ""  # "customer" | "agent" | "" (not speaking on a recorded channel)
 
+    def as_row(self) -> dict[str, str]:
+        return {
+            "participant_id": self.participant_id,
+            "aor": self.aor,
+            "name": self.name,
+            "channel": self.channel,
+        }
+
+    def as_event(self) -> events_pb2.Participant:
+        return events_pb2.Participant(
+            participant_id=self.participant_id,
+            aor=self.aor,
+            display_name=self.name,
+            channel=channel_value(self.channel) if self.channel else 0,
+        )
+
+
+@dataclass
+class CallInfo:
+    """What a source knows about a call when it opens it."""
+
+    source: str  # siprec | audiohook | twilio | grpc | import
+    external_call_id: str = ""
+    queue: str = ""
+    language: str = ""
+    tenant: str = ""  # "" = the recorder's tenant
+    agent_id: str = ""
+    participants: list[CallParticipant] = field(default_factory=list)
+    rs_metadata: str | None = None  # SIPREC recording metadata, kept as received
+    call_id: str | None = None  # None: a new id is assigned
+    started_at: datetime | None = None
+
+
+class PolicySource(Protocol):
+    async def policy_for(self, tenant: str, queue: str) -> RecordingPolicy: ...
+
+
+class CallJournal(Protocol):
+    """The durable spool of one call (spool.py): what the recording will contain, as it is
+    placed, so a crash loses nothing."""
+
+    def audio(self, channel: str, position: int, pcm: bytes) -> None: ...
+
+    def control(self, kind: str, **fields: Any) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def remove(self) -> None: ...
+
+
+class CallSpool(Protocol):
+    def open(self, session: CallSession, info: dict[str, Any]) -> CallJournal: ...
+
+
+@dataclass
+class FinishedCall:
+    call_id: str
+    reason: str
+    duration_ms: int
+    stored: StoredRecording | None  # None when nothing was recorded (never started)
+
+
+class CallHandle:
+    """One live call, for the adapter that feeds it. See the module docstring."""
+
+    def __init__(
+        self,
+        recorder: CallRecorder,
+        session: CallSession,
+        info: CallInfo,
+        span: Span,
+        decision: RecordingDecision,
+        journal: CallJournal | None,
+    ) -> None:
+        self._recorder = recorder
+        self.session = session
+        self.info = info
+        self.span = span
+        self.decision = decision
+        self.journal = journal
+        self.participants = list(info.participants)
+        self.transports: list[asyncio.DatagramTransport] = []
+        self.pump: asyncio.Task[None] | None = None
+        self.last_media = time.monotonic()
+        self.ending: asyncio.Task[FinishedCall] | None = None
+        self.started = asyncio.Event()  # CallStarted is out: later events follow it
+        self.lost_reported: dict[str, int] = {}
+        self.consents: list[dict[str, Any]] = []
+        self._control_lock = asyncio.Lock()
+        if journal is not None:
+            for channel, audio in session.audio.items():
+                audio.listener = _journal_writer(journal, channel)
+
+    @property
+    def call_id(self) -> str:
+        return self.session.call_id
+
+    @property
+    def state(self) -> str:
+        return self.session.state
+
+    # -- audio ----------------------------------------------------------------------------
+    def feed(
+        self,
+        channel: str,
+        audio: bytes,
+        *,
+        codec: str = "pcm_s16le",
+        position: int | None = None,
+        sample_rate: int = SAMPLE_RATE,
+    ) -> int:
+        """Audio of one channel; returns the 8 kHz sample position where it was placed."""
+        if self.session.ended:
+            raise RecordingStateError(f"call {self.call_id} has ended")
+        self.last_media = time.monotonic()
+        return self.session.feed(
+            channel, audio, codec=codec, position=position, sample_rate=sample_rate
+        )
+
+    def feed_rtp(self, stream_index: int, packet: RtpPacket) -> None:
+        if not self.session.ended:
+            self.last_media = time.monotonic()
+            self.session.on_rtp(stream_index, packet)
+
+    def mark_gap(
+        self,
+        channel: str | None,
+        duration_ms: int,
+        reason: str = "discarded",
+        position: int | None = None,
+    ) -> CallGap:
+        """Audio the source dropped, on one channel or both (None): marked silence."""
+        gap = self.session.mark_gap(channel, duration_ms, reason, position)
+        if self.journal is not None:
+            self.journal.control(
+                "gap",
+                channel=channel,
+                duration_ms=duration_ms,
+                reason=reason,
+                position=gap.start_ms * (SAMPLE_RATE // 1000),
+            )
+        return gap
+
+    # -- recording state ------------------------------------------------------------------
+    async def pause(
+        self, by: str, reason: str = "", source: str = "api", position: int | None = None
+    ) -> str:
+        async with self._control_lock:
+            control = self.session.pause(by, reason, source, position)
+            await self._controlled(control, position)
+        return self.state
+
+    async def resume(
+        self, by: str, reason: str = "", source: str = "api", position: int | None = None
+    ) -> str:
+        async with self._control_lock:
+            control = self.session.resume(by, reason, source, position)
+            await self._controlled(control, position)
+        return self.state
+
+    async def start(self, by: str, reason: str = "", source: str = "api") -> str:
+        async with self._control_lock:
+            await self._controlled(self.session.start(by, reason, source))
+        return self.state
+
+    async def stop(self, by: str, reason: str = "", source: str = "api") -> str:
+        async with self._control_lock:
+            await self._controlled(self.session.stop(by, reason, source))
+        return self.state
+
+    async def _controlled(
+        self, control: RecordingControl | None, position: int | None = None
+    ) -> None:
+        if control is None:  # already in that state: nothing changes, nothing is published
+            return
+        if self.journal is not None:
+            self.journal.control(
+                control.action,
+                position=control.at_ms * (SAMPLE_RATE // 1000),
+                by=control.by,
+                reason=control.reason,
+                source=control.source,
+            )
+            self.journal.flush()
+        log.info(
+            "call %s: recording %s at %d ms by %s (%s, %s)",
+            self.call_id,
+            control.action,
+            control.at_ms,
+            control.by,
+            control.source,
+            control.reason,
+        )
+        await self._recorder.publish_control(self, control)
+
+    # -- participants and consent ---------------------------------------------------------
+    async def add_participant(self, participant: CallParticipant) -> None:
+        """Someone joined (a transfer, a supervisor): stored with the call, ParticipantJoined."""
+        self.participants = [
+            p for p in self.participants if p.participant_id != participant.participant_id
+        ] + [participant]
+        if self.journal is not None:
+            self.journal.control("participant", **participant.as_row())
+        await self._recorder.participant_joined(self, participant)
+
+    async def consent(
+        self,
+        *,
+        announcement_played: bool,
+        customer_opted_out: bool,
+        source: str = "api",
+        by: str = "",
+    ) -> str:
+        """Record consent; an opt-out applies the policy. Returns the decision: continue,
+        stop or proof_only."""
+        return await self._recorder.record_consent(
+            self, announcement_played, customer_opted_out, source, by
+        )
+
+    async def end(self, reason: str) -> FinishedCall:
+        """Flush, store and publish; idempotent (a second call returns the same result)."""
+        task = self._recorder.end_call(self.call_id, reason)
+        if task is None:
+            raise RecordingStateError(f"call {self.call_id} is not live")
+        return await task
+
+    # -- bookkeeping ----------------------------------------------------------------------
     def report_loss(self) -> None:
         """Add what the jitter buffers counted as lost since the last report (a reordered
         packet can lower the count; the metric only ever goes up)."""
@@ -64,6 +352,17 @@ class ActiveCall:
                 self.lost_reported[channel] = lost
 
 
+def _journal_writer(journal: CallJournal, channel: str) -> Callable[[int, bytes], None]:
+    def write(position: int, pcm: bytes) -> None:
+        journal.audio(channel, position, pcm)
+
+    return write
+
+
+# A call's state names, as SetRecordingResponse.state says them.
+ACTIONS = ("start", "pause", "resume", "stop")
+
+
 class CallRecorder:
     def __init__(
         self,
@@ -71,15 +370,25 @@ class CallRecorder:
         store: RecordingStore,
         producer: EventProducer,
         rtp_ports: RtpPortPool,
+        *,
+        policies: PolicySource | None = None,
+        spool: CallSpool | None = None,
+        tenant: str = "default",
     ) -> None:
         self._settings = settings
         self._store = store
         self._producer = producer
         self._rtp_ports = rtp_ports
-        self.calls: dict[str, ActiveCall] = {}
+        self._policies = policies
+        self._spool = spool
+        self._tenant = tenant
+        self.calls: dict[str, CallHandle] = {}
 
     def new_call_id(self) -> str:
         return str(uuid.uuid4())
+
+    def handle(self, call_id: str) -> CallHandle | None:
+        return self.calls.get(call_id)
 
     def open_call_span(self, call_id: str, source: str, external_call_id: str) -> Span:
         """The root span of a call's trace, opened when the offer arrives (the SIP INVITE)
@@ -93,6 +402,62 @@ class CallRecorder:
             },
         )
 
+    # -- opening a call -------------------------------------------------------------------
+    async def open_call(
+        self,
+        info: CallInfo,
+        *,
+        span: Span | None = None,
+        session: CallSession | None = None,
+    ) -> CallHandle:
+        """Start recording a call from any source. The policy for its tenant and queue
+        decides whether audio is kept from the start; CallStarted is published in order
+        before anything else about the call."""
+        tenant = info.tenant or self._tenant
+        call_id = session.call_id if session is not None else (info.call_id or self.new_call_id())
+        if call_id in self.calls:
+            raise RecordingStateError(f"call {call_id} is already live")
+        if session is None:
+            session = CallSession(
+                call_id=call_id,
+                external_call_id=info.external_call_id or call_id,
+                source=info.source,
+                queue=info.queue,
+                language=info.language,
+                started_at=info.started_at or datetime.now(UTC),
+                tenant=tenant,
+                agent_id=info.agent_id,
+            )
+        else:
+            session.tenant = session.tenant or tenant
+            session.agent_id = session.agent_id or info.agent_id
+        info.call_id = call_id
+        if span is None:
+            span = self.open_call_span(call_id, session.source, session.external_call_id)
+        span.set_attribute("callscope.queue", session.queue)
+        policy = (
+            await self._policies.policy_for(tenant, session.queue)
+            if self._policies is not None
+            else default_policy(tenant)
+        )
+        decision = decide(policy, call_id)
+        if not decision.record_from_start:
+            session.not_started()
+        session.dtmf = DtmfSequenceMatcher(
+            self._settings.dtmf_pause_digits,
+            self._settings.dtmf_resume_digits,
+            self._settings.dtmf_max_gap_ms,
+        )
+        session.dtmf_channels = tuple(self._settings.dtmf_channels)
+        journal = None
+        if self._spool is not None:
+            journal = self._spool.open(session, _journal_header(session, info, decision))
+        handle = CallHandle(self, session, info, span, decision, journal)
+        self.calls[call_id] = handle
+        CALLS_ACTIVE.add(1)
+        handle.pump = asyncio.create_task(self._pump(handle))
+        return handle
+
     async def start_call(
         self,
         session: CallSession,
@@ -102,34 +467,45 @@ class CallRecorder:
         rs_metadata: str | None,
         span: Span | None = None,
     ) -> list[int]:
-        """Open one RTP socket per stream and start recording; returns the RTP ports.
+        """SIPREC: open one RTP socket per stream and start recording; returns the RTP ports.
 
         `span` is the call's span from open_call_span; one is opened when not given. When
         no ports can be had, OSError is raised and ending the span is the caller's job."""
-        if span is None:
-            span = self.open_call_span(session.call_id, session.source, session.external_call_id)
-        span.set_attribute("callscope.queue", session.queue)
-        active = ActiveCall(session, span, participants, rs_metadata)
-
-        def sink_for(index: int):  # type: ignore[no-untyped-def]
-            def sink(packet: RtpPacket) -> None:
-                if not session.ended:
-                    active.last_media = time.monotonic()
-                    session.on_rtp(index, packet)
-
-            return sink
-
         ports, transports = await self._rtp_ports.open_streams(
-            [sink_for(i) for i in stream_indexes]
+            [self._rtp_sink(session.call_id, i) for i in stream_indexes]
         )
-        active.transports = transports
-        self.calls[session.call_id] = active
-        CALLS_ACTIVE.add(1)
-        active.pump = asyncio.create_task(self._pump(active))
+        info = CallInfo(
+            source=session.source,
+            external_call_id=session.external_call_id,
+            queue=session.queue,
+            language=session.language,
+            participants=[CallParticipant(**p) for p in participants],
+            rs_metadata=rs_metadata,
+            call_id=session.call_id,
+            started_at=session.started_at,
+        )
+        try:
+            handle = await self.open_call(info, span=span, session=session)
+        except BaseException:
+            for transport in transports:
+                transport.close()
+            raise
+        handle.transports = transports
         return ports
 
-    async def _publish_segments(self, active: ActiveCall, segments: list[SegmentOut]) -> None:
-        session = active.session
+    def _rtp_sink(self, call_id: str, stream_index: int) -> Callable[[RtpPacket], None]:
+        calls = self.calls
+
+        def sink(packet: RtpPacket) -> None:
+            handle = calls.get(call_id)
+            if handle is not None:
+                handle.feed_rtp(stream_index, packet)
+
+        return sink
+
+    # -- events ---------------------------------------------------------------------------
+    async def _publish_segments(self, handle: CallHandle, segments: list[SegmentOut]) -> None:
+        session = handle.session
         for segment in segments:
             await self._producer.publish(
                 AUDIO_SEGMENTS,
@@ -147,132 +523,334 @@ class CallRecorder:
                     language=session.language,
                 ),
             )
-
-    async def _pump(self, active: ActiveCall) -> None:
-        """Publish CallStarted, then ~1 s segments per channel as audio arrives."""
-        session = active.session
-        with trace.use_span(active.span, end_on_exit=False):
-            await self._store.call_started(session, active.participants, active.rs_metadata)
-            started = events_pb2.CallStarted(
-                call_id=session.call_id,
-                source=session.source,
-                queue=session.queue,
-                language=session.language,
-                external_call_id=session.external_call_id,
-                sample_rate=SAMPLE_RATE,
-                participants=[
-                    events_pb2.Participant(
-                        participant_id=p["participant_id"],
-                        aor=p.get("aor", ""),
-                        display_name=p.get("name", ""),
-                        channel=channel_value(p["channel"]) if p.get("channel") else 0,
-                    )
-                    for p in active.participants
-                ],
+        if segments and handle.journal is not None:
+            # Where each channel's live stream got to: a recovery continues from here.
+            handle.journal.control(
+                "published",
+                cursors={c: a.cursor for c, a in session.audio.items()},
+                next_seq=dict(session.next_seq),
             )
-            started.started_at.FromDatetime(session.started_at)
-            await self._producer.publish(CALL_EVENTS, session.call_id, started)
+
+    async def _publish_call_started(self, handle: CallHandle) -> None:
+        session = handle.session
+        # The participants known at the start; later ones are ParticipantJoined events.
+        initial = handle.info.participants
+        await self._store.call_started(
+            session,
+            [p.as_row() for p in initial],
+            handle.info.rs_metadata,
+            handle.decision,
+        )
+        started = events_pb2.CallStarted(
+            call_id=session.call_id,
+            source=session.source,
+            queue=session.queue,
+            language=session.language,
+            external_call_id=session.external_call_id,
+            sample_rate=SAMPLE_RATE,
+            agent_id=session.agent_id,
+            tenant=session.tenant,
+            recording_mode=handle.decision.mode,
+            recording=handle.decision.record_from_start,
+            participants=[p.as_event() for p in initial],
+        )
+        started.started_at.FromDatetime(session.started_at)
+        await self._producer.publish(CALL_EVENTS, session.call_id, started)
+
+    async def _pump(self, handle: CallHandle) -> None:
+        """Publish CallStarted, then ~1 s segments per channel as audio arrives; apply DTMF
+        commands; flush the spool journal."""
+        session = handle.session
+        with trace.use_span(handle.span, end_on_exit=False):
+            try:
+                await self._publish_call_started(handle)
+            finally:
+                handle.started.set()
+            last_flush = time.monotonic()
             while not session.ended:
+                if session.dtmf_commands:
+                    await self._apply_dtmf(handle)
                 segments = session.ready_segments(
                     self._settings.segment_ms, self._settings.jitter_ms
                 )
                 if segments:
-                    await self._publish_segments(active, segments)
-                    active.report_loss()
+                    await self._publish_segments(handle, segments)
+                    handle.report_loss()
                 else:
                     await asyncio.sleep(0.05)
+                if handle.journal is not None and time.monotonic() - last_flush >= 0.2:
+                    handle.journal.flush()
+                    last_flush = time.monotonic()
 
-    def end_call(self, call_id: str, reason: str) -> asyncio.Task[None] | None:
+    async def _apply_dtmf(self, handle: CallHandle) -> None:
+        commands, handle.session.dtmf_commands = handle.session.dtmf_commands, []
+        for command in commands:
+            try:
+                if command.action == "pause":
+                    await handle.pause("agent", f"dtmf {command.sequence}", "dtmf")
+                else:
+                    await handle.resume("agent", f"dtmf {command.sequence}", "dtmf")
+            except RecordingStateError as exc:
+                log.info("call %s: DTMF %s ignored: %s", handle.call_id, command.sequence, exc)
+
+    async def publish_control(self, handle: CallHandle, control: RecordingControl) -> None:
+        await handle.started.wait()
+        call_id = handle.call_id
+        message: Any
+        if control.action == "pause":
+            message = events_pb2.RecordingPaused(
+                call_id=call_id,
+                at_ms=control.at_ms,
+                by=control.by,
+                reason=control.reason,
+                source=control.source,
+            )
+        elif control.action == "resume":
+            message = events_pb2.RecordingResumed(
+                call_id=call_id,
+                at_ms=control.at_ms,
+                by=control.by,
+                gap_ms=control.gap_ms,
+                source=control.source,
+                reason=control.reason,
+            )
+        elif control.action == "start":
+            message = events_pb2.RecordingStarted(
+                call_id=call_id, at_ms=control.at_ms, by=control.by, reason=control.reason
+            )
+        else:
+            message = events_pb2.RecordingStopped(
+                call_id=call_id, at_ms=control.at_ms, by=control.by, reason=control.reason
+            )
+        with trace.use_span(handle.span, end_on_exit=False):
+            await self._producer.publish(CALL_EVENTS, call_id, message)
+
+    async def participant_joined(self, handle: CallHandle, participant: CallParticipant) -> None:
+        await handle.started.wait()
+        await self._store.participants_changed(
+            handle.call_id, [p.as_row() for p in handle.participants]
+        )
+        with trace.use_span(handle.span, end_on_exit=False):
+            await self._producer.publish(
+                CALL_EVENTS,
+                handle.call_id,
+                events_pb2.ParticipantJoined(
+                    call_id=handle.call_id, participant=participant.as_event()
+                ),
+            )
+
+    async def participants_joined(
+        self, call_id: str, participants: list[dict[str, str]], rs_metadata: str | None = None
+    ) -> None:
+        """SIPREC re-INVITE/UPDATE: people who joined (dicts with participant_id, aor, name,
+        channel), each a ParticipantJoined; the new rs-metadata replaces the stored one."""
+        handle = self.calls.get(call_id)
+        if handle is None:
+            log.info("call %s: participants joined after the call ended; ignored", call_id)
+            return
+        if rs_metadata is not None:
+            handle.info.rs_metadata = rs_metadata
+            await handle.started.wait()
+            await self._store.rs_metadata_changed(call_id, rs_metadata)
+        for row in participants:
+            await handle.add_participant(
+                CallParticipant(
+                    participant_id=row["participant_id"],
+                    aor=row.get("aor", ""),
+                    name=row.get("name", ""),
+                    channel=row.get("channel", ""),
+                )
+            )
+
+    async def record_consent(
+        self,
+        handle: CallHandle,
+        announcement_played: bool,
+        customer_opted_out: bool,
+        source: str,
+        by: str,
+    ) -> str:
+        decision = "continue"
+        if customer_opted_out:
+            decision = handle.decision.policy.opt_out_decision
+        at_ms = handle.session.position_ms
+        consent = {
+            "announcement_played": announcement_played,
+            "customer_opted_out": customer_opted_out,
+            "decision": decision,
+            "at_ms": at_ms,
+            "source": source,
+        }
+        handle.consents.append(consent)
+        if handle.journal is not None:
+            handle.journal.control("consent", **consent)
+        await handle.started.wait()
+        with trace.use_span(handle.span, end_on_exit=False):
+            await self._producer.publish(
+                CALL_EVENTS,
+                handle.call_id,
+                events_pb2.ConsentRecorded(
+                    call_id=handle.call_id,
+                    announcement_played=announcement_played,
+                    customer_opted_out=customer_opted_out,
+                    decision=decision,
+                    at_ms=at_ms,
+                    source=source,
+                ),
+            )
+        if decision == "stop":
+            await handle.stop(by or "customer", "customer opted out", "consent")
+        elif decision == "proof_only":
+            handle.session.keep_for_proof_only()
+            if handle.journal is not None:
+                handle.journal.control("proof_only")
+        return decision
+
+    # -- ending a call --------------------------------------------------------------------
+    def end_call(self, call_id: str, reason: str) -> asyncio.Task[FinishedCall] | None:
         """Idempotent: a retransmitted BYE returns the same finishing task."""
-        active = self.calls.get(call_id)
-        if active is None:
+        handle = self.calls.get(call_id)
+        if handle is None:
             return None
-        if active.ending is None:
-            active.ending = asyncio.create_task(self._finish(active, reason))
-        return active.ending
+        if handle.ending is None:
+            handle.ending = asyncio.create_task(self._finish(handle, reason))
+        return handle.ending
 
-    async def _finish(self, active: ActiveCall, reason: str) -> None:
-        session = active.session
+    async def _finish(self, handle: CallHandle, reason: str) -> FinishedCall:
+        session = handle.session
         session.ended = True
-        for transport in active.transports:
+        for transport in handle.transports:
             transport.close()
         ended_at = datetime.now(UTC)
         result = "failed"
         try:
-            if active.pump is not None:
+            if handle.pump is not None:
                 # Let the pump finish what it started (CallStarted first, segments in order).
                 with contextlib.suppress(asyncio.CancelledError):
-                    await active.pump
+                    await handle.pump
             with (
-                trace.use_span(active.span, end_on_exit=False),
+                trace.use_span(handle.span, end_on_exit=False),
                 tracer.start_as_current_span(
                     "finish call", attributes={"callscope.end_reason": reason}
                 ),
             ):
-                await self._publish_segments(active, session.final_segments())
-                active.report_loss()
-                stored = await self._store.save_recording(session)
-                RECORDINGS_STORED.add(stored.size)
-                await self._store.call_ended(session, reason, ended_at, stored)
-                segments = {c: n for c, n in session.next_seq.items()}
-                ended = events_pb2.CallEnded(
-                    call_id=session.call_id,
-                    duration_ms=session.duration_ms,
-                    reason=reason,
-                    last_segment_seq=max(segments.values(), default=0) - 1,
-                    segments_per_channel=segments,
+                if session.dtmf_commands:
+                    await self._apply_dtmf(handle)
+                await self._publish_segments(handle, session.final_segments())
+                handle.report_loss()
+                if handle.journal is not None:
+                    handle.journal.control("ending", reason=reason)
+                    handle.journal.flush()
+                finished = await self.store_and_announce(
+                    session, reason, ended_at, handle.decision.policy, handle.participants
                 )
-                ended.ended_at.FromDatetime(ended_at)
-                await self._producer.publish(CALL_EVENTS, session.call_id, ended)
-                await self._producer.publish(
-                    CALL_EVENTS,
-                    session.call_id,
-                    events_pb2.RecordingStored(
-                        call_id=session.call_id,
-                        object_key=stored.key,
-                        bucket=stored.bucket,
-                        content_type="audio/wav",
-                        size_bytes=stored.size,
-                        duration_ms=session.duration_ms,
-                        channels=2,
-                        sample_rate=SAMPLE_RATE,
-                        sha256=stored.sha256,
-                        queue=session.queue,
-                    ),
-                )
-                result = "stored"
-                log.info(
-                    "call %s ended (%s): %d ms stored as %s; media %s",
-                    session.call_id,
-                    reason,
-                    session.duration_ms,
-                    stored.key,
-                    session.media_stats(),
-                )
+                result = "stored" if finished.stored is not None else "not_recorded"
+                if handle.journal is not None:
+                    handle.journal.remove()
+                return finished
         except Exception as exc:
-            active.span.record_exception(exc)
-            active.span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
+            handle.span.record_exception(exc)
+            handle.span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
             log.exception("call %s: finishing the recording failed", session.call_id)
             raise
         finally:
-            active.span.end()
+            handle.span.end()
             self.calls.pop(session.call_id, None)
             CALLS_ACTIVE.add(-1)
             CALLS_ENDED.add(1, {"reason": reason, "result": result})
 
+    async def store_and_announce(
+        self,
+        session: CallSession,
+        reason: str,
+        ended_at: datetime,
+        policy: RecordingPolicy,
+        participants: list[CallParticipant],
+    ) -> FinishedCall:
+        """Store the stereo recording (when anything was recorded), close the call row, and
+        publish CallEnded then RecordingStored. Used at the end of a live call and by the
+        recovery of a spooled one."""
+        stored: StoredRecording | None = None
+        if session.recorded_ms > 0:
+            stored = await self._store.save_recording(session, policy)
+            RECORDINGS_STORED.add(stored.size)
+        await self._store.call_ended(session, reason, ended_at, stored)
+        segments = dict(session.next_seq)
+        ended = events_pb2.CallEnded(
+            call_id=session.call_id,
+            duration_ms=session.duration_ms,
+            reason=reason,
+            last_segment_seq=max(segments.values(), default=0) - 1,
+            segments_per_channel=segments,
+        )
+        ended.ended_at.FromDatetime(ended_at)
+        await self._producer.publish(CALL_EVENTS, session.call_id, ended)
+        if stored is not None:
+            await self._producer.publish(
+                CALL_EVENTS,
+                session.call_id,
+                events_pb2.RecordingStored(
+                    call_id=session.call_id,
+                    object_key=stored.key,
+                    bucket=stored.bucket,
+                    content_type=stored.content_type,
+                    size_bytes=stored.size,
+                    duration_ms=session.duration_ms,
+                    channels=2,
+                    sample_rate=SAMPLE_RATE,
+                    sha256=stored.sha256,
+                    queue=session.queue,
+                    tenant=session.tenant,
+                    purposes=stored.purposes,
+                    gaps=[
+                        events_pb2.RecordingGap(
+                            start_ms=g.start_ms, duration_ms=g.duration_ms, reason=g.reason
+                        )
+                        for g in session.gaps()
+                    ],
+                    encryption=stored.encryption,
+                    proof_only=stored.proof_only,
+                    lost_packets=session.lost_packets,
+                ),
+            )
+        await self._store.mark_announced(session.call_id)
+        log.info(
+            "call %s ended (%s): %d ms, %s; media %s",
+            session.call_id,
+            reason,
+            session.duration_ms,
+            f"stored as {stored.key}" if stored else "nothing recorded",
+            session.media_stats(),
+        )
+        return FinishedCall(session.call_id, reason, session.duration_ms, stored)
+
+    async def set_recording(
+        self, call_id: str, action: str, reason: str, requested_by: str, source: str = "api"
+    ) -> str:
+        """Recorder.SetRecording: start|pause|resume|stop a live call; returns its state.
+        KeyError when the call is not live here."""
+        handle = self.calls.get(call_id)
+        if handle is None or handle.ending is not None:
+            raise KeyError(call_id)
+        if action not in ACTIONS:
+            raise ValueError(f"unknown action {action!r}: use {', '.join(ACTIONS)}")
+        method = getattr(handle, action)
+        state: str = await method(requested_by, reason, source)
+        return state
+
     async def reap_silent_calls(self, stop: asyncio.Event) -> None:
-        """End calls that lost their signalling: no RTP and no BYE for media_timeout_s."""
+        """End calls that lost their signalling: no media and no end for media_timeout_s."""
         from callscope_core.service import sleep_or_stop
 
         while not await sleep_or_stop(stop, 1.0):
             now = time.monotonic()
-            for call_id, active in list(self.calls.items()):
+            for call_id, handle in list(self.calls.items()):
                 if (
-                    active.ending is None
-                    and now - active.last_media > self._settings.media_timeout_s
+                    handle.ending is None
+                    and now - handle.last_media > self._settings.media_timeout_s
                 ):
                     log.warning(
-                        "call %s: no media for %.0fs, ending it", call_id, now - active.last_media
+                        "call %s: no media for %.0fs, ending it", call_id, now - handle.last_media
                     )
                     self.end_call(call_id, "timeout")
 
@@ -285,3 +863,38 @@ class CallRecorder:
             await asyncio.sleep(min(1.0, max(deadline - time.monotonic(), 0.0)))
         tasks = [t for call_id in list(self.calls) if (t := self.end_call(call_id, "shutdown"))]
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _journal_header(
+    session: CallSession, info: CallInfo, decision: RecordingDecision
+) -> dict[str, Any]:
+    """Everything a recovery needs to rebuild the call without the process that had it."""
+    policy = decision.policy
+    return {
+        "call_id": session.call_id,
+        "external_call_id": session.external_call_id,
+        "source": session.source,
+        "queue": session.queue,
+        "language": session.language,
+        "tenant": session.tenant,
+        "agent_id": session.agent_id,
+        "started_at": session.started_at.isoformat(),
+        "labels_source": session.labels_source,
+        "channel_of_stream": {str(k): v for k, v in session.channel_of_stream.items()},
+        "participants": [p.as_row() for p in info.participants],
+        "rs_metadata": info.rs_metadata,
+        "state": session.state,
+        "mode": decision.mode,
+        "record_from_start": decision.record_from_start,
+        "policy": {
+            "tenant": policy.tenant,
+            "queue": policy.queue,
+            "mode": policy.mode,
+            "percentage": policy.percentage,
+            "opt_out_decision": policy.opt_out_decision,
+            "purposes": list(policy.purposes),
+            "proof_retention_days": policy.proof_retention_days,
+            "version": policy.version,
+        },
+        "channels": list(CHANNELS),
+    }

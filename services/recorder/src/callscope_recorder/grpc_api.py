@@ -1,13 +1,14 @@
 """gRPC `callscope.v1.Recorder`: GetRecording (short-lived signed URL, only for a purpose that
-retention still allows; every request, granted or refused, lands in retention's audit log).
-
-StreamCall and SetRecording come with the recorder's ingest issue and answer UNIMPLEMENTED.
+retention still allows; every request, granted or refused, lands in retention's audit log),
+SetRecording (start/pause/resume/stop a live call, for the agent desktop), and the recording
+policies (Get/Set/ListRecordingPolicies).
 """
 
 from __future__ import annotations
 
 import time
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import grpc
 from psycopg_pool import AsyncConnectionPool
@@ -16,17 +17,152 @@ from callscope.v1 import recorder_pb2, recorder_pb2_grpc
 from callscope_core.access import AccessGate, AccessRequest
 from callscope_core.storage import ObjectStore
 
+from .domain.call import RecordingStateError
+from .domain.policy import MODES, PolicyError, RecordingPolicy
+
+if TYPE_CHECKING:
+    from .calls import CallRecorder
+    from .policy_store import PolicyStore
+
 DEFAULT_URL_TTL_S = 300
 MAX_URL_TTL_S = 3600
+
+_ACTIONS = {
+    recorder_pb2.SetRecordingRequest.ACTION_START: "start",
+    recorder_pb2.SetRecordingRequest.ACTION_PAUSE: "pause",
+    recorder_pb2.SetRecordingRequest.ACTION_RESUME: "resume",
+    recorder_pb2.SetRecordingRequest.ACTION_STOP: "stop",
+}
+_MODE_VALUES = {
+    "all": recorder_pb2.RecordingPolicy.MODE_ALL,
+    "percentage": recorder_pb2.RecordingPolicy.MODE_PERCENTAGE,
+    "on_demand": recorder_pb2.RecordingPolicy.MODE_ON_DEMAND,
+}
+_MODE_NAMES = {value: name for name, value in _MODE_VALUES.items()}
+assert set(_MODE_VALUES) == set(MODES)
+
+
+def policy_message(policy: RecordingPolicy) -> recorder_pb2.RecordingPolicy:
+    message = recorder_pb2.RecordingPolicy(
+        tenant=policy.tenant,
+        queue=policy.queue,
+        mode=_MODE_VALUES[policy.mode],
+        percentage=policy.percentage,
+        opt_out_decision=policy.opt_out_decision,
+        purposes=list(policy.purposes),
+        updated_by=policy.updated_by,
+        version=policy.version,
+    )
+    if policy.updated_at is not None:
+        message.updated_at.FromDatetime(policy.updated_at)
+    return message
+
+
+def policy_from_message(
+    message: recorder_pb2.RecordingPolicy, proof_retention_days: int = 365
+) -> RecordingPolicy:
+    if message.mode not in _MODE_NAMES:
+        raise PolicyError("mode is required: MODE_ALL, MODE_PERCENTAGE or MODE_ON_DEMAND")
+    return RecordingPolicy(
+        tenant=message.tenant,
+        queue=message.queue,
+        mode=_MODE_NAMES[message.mode],
+        percentage=message.percentage if message.mode == message.MODE_PERCENTAGE else 100.0,
+        opt_out_decision=message.opt_out_decision or "stop",
+        purposes=tuple(message.purposes) or ("quality", "analytics"),
+        proof_retention_days=proof_retention_days,
+    )
 
 
 class RecorderService(recorder_pb2_grpc.RecorderServicer):
     def __init__(
-        self, pool: AsyncConnectionPool, objects: ObjectStore, retention_target: str
+        self,
+        pool: AsyncConnectionPool,
+        objects: ObjectStore,
+        retention_target: str,
+        *,
+        recorder: CallRecorder | None = None,
+        policies: PolicyStore | None = None,
     ) -> None:
         self._pool = pool
         self._objects = objects
         self._access = AccessGate(retention_target)
+        self._recorder = recorder
+        self._policies = policies
+
+    # -- SetRecording ---------------------------------------------------------------------
+    async def SetRecording(
+        self, request: recorder_pb2.SetRecordingRequest, context: grpc.aio.ServicerContext
+    ) -> recorder_pb2.SetRecordingResponse:
+        if self._recorder is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no live calls on this server")
+        assert self._recorder is not None
+        if not request.call_id or not request.requested_by:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "required: call_id, requested_by")
+        action = _ACTIONS.get(request.action)
+        if action is None:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "action must be START, PAUSE, RESUME or STOP"
+            )
+        assert action is not None
+        try:
+            state = await self._recorder.set_recording(
+                request.call_id, action, request.reason, request.requested_by, "api"
+            )
+        except KeyError:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"call {request.call_id!r} is not live on this recorder"
+            )
+        except RecordingStateError as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        return recorder_pb2.SetRecordingResponse(call_id=request.call_id, state=state)
+
+    # -- recording policies ---------------------------------------------------------------
+    async def _policy_store(self, context: grpc.aio.ServicerContext) -> PolicyStore:
+        if self._policies is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "recording policies not served")
+        assert self._policies is not None
+        return self._policies
+
+    async def GetRecordingPolicy(
+        self, request: recorder_pb2.GetRecordingPolicyRequest, context: grpc.aio.ServicerContext
+    ) -> recorder_pb2.RecordingPolicy:
+        store = await self._policy_store(context)
+        if not request.tenant:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "required: tenant")
+        policies = await store.list(request.tenant)
+        from .domain.policy import policy_for
+
+        return policy_message(policy_for(policies, request.tenant, request.queue))
+
+    async def SetRecordingPolicy(
+        self, request: recorder_pb2.SetRecordingPolicyRequest, context: grpc.aio.ServicerContext
+    ) -> recorder_pb2.RecordingPolicy:
+        store = await self._policy_store(context)
+        if not request.requested_by:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "required: requested_by")
+        try:
+            # The proof retention is not in the message: keep what the policy had.
+            current = {(p.tenant, p.queue): p for p in await store.list(request.policy.tenant)}
+            known = current.get((request.policy.tenant, request.policy.queue))
+            policy = policy_from_message(
+                request.policy, known.proof_retention_days if known else 365
+            )
+            saved = await store.set(policy, request.requested_by)
+        except PolicyError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return policy_message(saved)
+
+    async def ListRecordingPolicies(
+        self,
+        request: recorder_pb2.ListRecordingPoliciesRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> recorder_pb2.ListRecordingPoliciesResponse:
+        store = await self._policy_store(context)
+        policies = await store.list(request.tenant)
+        return recorder_pb2.ListRecordingPoliciesResponse(
+            policies=[policy_message(p) for p in policies]
+        )
 
     async def GetRecording(
         self, request: recorder_pb2.GetRecordingRequest, context: grpc.aio.ServicerContext

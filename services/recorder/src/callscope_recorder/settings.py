@@ -32,13 +32,39 @@ class RecorderSettings(BaseSettings):
     default_queue: str = ""
     # The retention service (host:port), asked before any recording is served.
     retention_target: str = "127.0.0.1:50054"
+    # Durable spool: audio is journaled here as it is placed, so a crash loses nothing; a
+    # restart finishes and stores every call left in it (CallEnded reason "recovered").
     spool_dir: Path = Path(".callscope/spool")
+    # fsync the journal at each flush (every ~0.2 s and at every pause/resume): survives a
+    # power cut, not only a process crash. Off trades that for fewer disk syncs.
+    spool_fsync: bool = True
+    # Start a new segment file after this many bytes.
+    spool_segment_bytes: int = Field(8 << 20, ge=4096)
+    # DTMF (RFC 4733 telephone-events on SIPREC RTP) keyed by the agent to pause and resume
+    # the recording; empty disables. Digits of one sequence within dtmf_max_gap_ms.
+    dtmf_pause_digits: str = "*1"
+    dtmf_resume_digits: str = "*2"
+    dtmf_max_gap_ms: int = Field(3000, ge=100, le=60000)
+    # Which channels' digits count (the agent keys them; a customer's IVR digits must not).
+    dtmf_channels: tuple[str, ...] = ("agent",)
+    # Recordings kept for proof only go to this bucket, created with S3 Object Lock.
+    proof_bucket: str = "callscope-proof"
     user_agent: str = "Callscope-Recorder/0.1"
 
     @model_validator(mode="after")
     def _check_ports(self) -> RecorderSettings:
         if self.rtp_port_max - self.rtp_port_min < 4:
             raise ValueError("RTP port range must hold at least two streams (min..max)")
+        return self
+
+    @model_validator(mode="after")
+    def _check_dtmf(self) -> RecorderSettings:
+        from .domain.dtmf import DtmfSequenceMatcher
+
+        DtmfSequenceMatcher(self.dtmf_pause_digits, self.dtmf_resume_digits)  # raises if bad
+        unknown = set(self.dtmf_channels) - {"agent", "customer"}
+        if unknown:
+            raise ValueError(f"dtmf_channels: unknown channel(s) {sorted(unknown)}")
         return self
 
     @property

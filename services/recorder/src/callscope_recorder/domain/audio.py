@@ -1,13 +1,20 @@
-"""Channel audio: G.711 decoding and reassembly of one RTP stream into PCM by timestamp.
+"""Channel audio: G.711 decoding, reassembly of one RTP stream into PCM by timestamp, and
+positioned PCM from any other source, with marked gaps (paused, discarded, not recording).
 
-Pure code. Placement is by RTP timestamp, not arrival order, so reordered packets land
-where they belong and a gap stays silence of the right length: the recording keeps the
-call's real timing, which the transcript timestamps rely on.
+Pure code. Placement is by RTP timestamp (or the position a source gives), not arrival
+order, so reordered packets land where they belong and a gap stays silence of the right
+length: the recording keeps the call's real timing, which the transcript timestamps rely on.
+
+A gap is a stretch of the channel's timeline where audio must not exist (the agent paused
+the recording for card details, AudioHook discarded audio, on-demand recording not started
+yet). Nothing is ever written inside a gap, whenever it arrives (a late RTP packet from
+inside a pause included), and the live segments skip it, so no consumer ever sees it.
 """
 
 from __future__ import annotations
 
 import audioop
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..ingest.rtp import RtpPacket
@@ -40,6 +47,23 @@ class ChannelStats:
     late_for_live: int = 0  # placed in a region already handed out by take_ready/flush
     overflow: int = 0  # beyond max_seconds, or from one SSRC too many: dropped
     ssrc_changes: int = 0  # new SSRCs after the first one
+
+
+@dataclass
+class Gap:
+    """[start, end) in samples; end None while the gap is open (a pause in progress)."""
+
+    start: int
+    end: int | None
+    reason: str
+
+    def covers(self, position: int) -> bool:
+        return self.start <= position and (self.end is None or position < self.end)
+
+
+# Called with (position, pcm) for every piece of audio actually placed in the channel (after
+# gaps are cut out): the durable spool journals exactly what the recording will contain.
+WriteListener = Callable[[int, bytes], None]
 
 
 @dataclass
@@ -88,6 +112,79 @@ class ChannelAudio:
         self._cursor = 0  # first sample not yet handed out
         self._segment_samples = sample_rate  # flush() cuts like the last take_ready()
         self._sources: dict[int, _Source] = {}
+        self.gaps: list[Gap] = []
+        self.listener: WriteListener | None = None
+
+    # -- gaps -----------------------------------------------------------------------------
+    @property
+    def end(self) -> int:
+        """The furthest sample of the channel's timeline (exclusive), gaps included."""
+        return self._end
+
+    @property
+    def open_gap(self) -> Gap | None:
+        return self.gaps[-1] if self.gaps and self.gaps[-1].end is None else None
+
+    def start_gap(self, position: int, reason: str) -> Gap:
+        """From `position` on, nothing is recorded until end_gap(). Audio already placed
+        at or after `position` (a source running ahead of the call clock) is erased."""
+        if self.open_gap is not None:
+            raise ValueError("a gap is already open on this channel")
+        position = max(position, self._cursor)  # what was handed out live stays as it was
+        gap = Gap(position, None, reason)
+        self.gaps.append(gap)
+        if position < len(self._buf) // 2:
+            self._buf[2 * position :] = bytes(len(self._buf) - 2 * position)
+        return gap
+
+    def end_gap(self, position: int) -> Gap | None:
+        """Close the open gap at `position` (at least where it started); the timeline is
+        extended to it, so the recording keeps the gap's length as silence."""
+        gap = self.open_gap
+        if gap is None:
+            return None
+        gap.end = max(position, gap.start)
+        self._advance(gap.end)
+        return gap
+
+    def add_gap(self, position: int, samples: int, reason: str) -> Gap:
+        """A closed gap of `samples` at `position` (e.g. audio the source discarded)."""
+        if samples < 0:
+            raise ValueError("a gap cannot have a negative length")
+        gap = Gap(position, position + samples, reason)
+        self.gaps.append(gap)
+        if position < len(self._buf) // 2:
+            stop = min(2 * (position + samples), len(self._buf))
+            self._buf[2 * position : stop] = bytes(stop - 2 * position)
+        self._advance(position + samples)
+        return gap
+
+    def advance_to(self, position: int) -> None:
+        """Move the timeline on without audio (a source that stops sending while paused)."""
+        self._advance(position)
+
+    def _advance(self, position: int) -> None:
+        if position > self.max_samples:
+            position = self.max_samples
+        if position > self._end:
+            self._end = position
+
+    def _pieces_outside_gaps(self, position: int, samples: int) -> list[tuple[int, int]]:
+        """[start, stop) sample ranges of [position, position + samples) outside every gap."""
+        pieces = [(position, position + samples)]
+        for gap in self.gaps:
+            gap_end = self.max_samples if gap.end is None else gap.end
+            cut: list[tuple[int, int]] = []
+            for start, stop in pieces:
+                if stop <= gap.start or start >= gap_end:
+                    cut.append((start, stop))
+                    continue
+                if start < gap.start:
+                    cut.append((start, gap.start))
+                if stop > gap_end:
+                    cut.append((gap_end, stop))
+            pieces = cut
+        return pieces
 
     # -- input ----------------------------------------------------------------------------
     def add(self, packet: RtpPacket, pcm: bytes) -> None:
@@ -132,19 +229,47 @@ class ChannelAudio:
         if offset >= _HALF_TS:
             stats.late += 1
             return
-        position = source.base_sample + offset
+        if self.write(source.base_sample + offset, pcm):
+            stats.bytes += len(packet.payload)
+
+    def add_pcm(self, pcm: bytes, position: int | None = None) -> int:
+        """Place 16-bit PCM at `position` (samples from the channel's start), or append it
+        at the end of the timeline when None; returns where it was placed. For sources
+        that give positions (AudioHook, gRPC, files) rather than RTP packets."""
+        if len(pcm) % 2:
+            raise ValueError("PCM must be 16-bit samples")
+        if position is None:
+            position = self._end
+        if position < 0:
+            raise ValueError("position must not be negative")
+        self.stats.packets += 1
+        self.write(position, pcm)
+        return position
+
+    def write(self, position: int, pcm: bytes) -> bool:
+        """The one place audio enters the buffer: the parts inside a gap are dropped (the
+        timeline still moves on), the rest is written and given to the listener. False
+        when nothing could be placed (beyond max_seconds)."""
         samples = len(pcm) // 2
         if position + samples > self.max_samples:
-            stats.overflow += 1
-            return
+            self.stats.overflow += 1
+            return False
         if position < self._cursor:
-            stats.late_for_live += 1
-        start = 2 * position
-        if start > len(self._buf):
-            self._buf.extend(bytes(start - len(self._buf)))  # the gap stays silence
-        self._buf[start : start + len(pcm)] = pcm
-        self._end = max(self._end, position + samples)
-        stats.bytes += len(packet.payload)
+            self.stats.late_for_live += 1
+        pieces = (
+            self._pieces_outside_gaps(position, samples)
+            if self.gaps
+            else [(position, position + samples)]
+        )
+        for start, stop in pieces:
+            if 2 * start > len(self._buf):
+                self._buf.extend(bytes(2 * start - len(self._buf)))  # the gap stays silence
+            chunk = pcm[2 * (start - position) : 2 * (stop - position)]
+            self._buf[2 * start : 2 * stop] = chunk
+            if self.listener is not None:
+                self.listener(start, chunk)
+        self._advance(position + samples)
+        return True
 
     # -- output ---------------------------------------------------------------------------
     def _ms(self, samples: int) -> int:
@@ -156,35 +281,80 @@ class ChannelAudio:
     def _slice(self, start: int, stop: int) -> bytes:
         return bytes(self._buf[2 * start : 2 * stop])
 
+    def _next_gap(self, position: int) -> Gap | None:
+        """The gap that covers `position`, or else the first one starting after it."""
+        after: Gap | None = None
+        for gap in self.gaps:
+            if gap.covers(position):
+                return gap
+            if gap.start > position and (after is None or gap.start < after.start):
+                after = gap
+        return after
+
+    def _cut(self, size: int, ready_end: int, final: bool) -> list[tuple[int, bytes]]:
+        """Segments of `size` samples from the cursor up to ready_end, never across a gap:
+        a segment ends where a gap starts (so it may be shorter) and the next one starts
+        where the gap ends. A segment is emitted once complete, or at the end when final."""
+        out: list[tuple[int, bytes]] = []
+        while self._cursor < ready_end:
+            gap = self._next_gap(self._cursor) if self.gaps else None
+            if gap is not None and gap.covers(self._cursor):
+                if gap.end is None:
+                    if not final:
+                        break
+                    self._cursor = ready_end  # an open gap runs to the end of the call
+                    break
+                self._cursor = gap.end
+                continue
+            stop = self._cursor + size
+            cut_by_gap = gap is not None and gap.start < stop
+            if cut_by_gap:
+                assert gap is not None
+                stop = gap.start
+            if stop > ready_end:
+                if not final:
+                    break
+                stop = ready_end
+            out.append((self._ms(self._cursor), self._slice(self._cursor, stop)))
+            self._cursor = stop
+        return out
+
     def take_ready(self, segment_ms: int = 1000, jitter_ms: int = 200) -> list[tuple[int, bytes]]:
-        """New (start_ms, pcm) segments of exactly segment_ms that end at least jitter_ms
-        before the furthest written sample."""
+        """New (start_ms, pcm) segments of segment_ms (shorter only where a gap starts) that
+        end at least jitter_ms before the furthest written sample."""
         size = self._samples(segment_ms)
         if size <= 0 or jitter_ms < 0:
             raise ValueError("segment_ms must be positive and jitter_ms not negative")
         self._segment_samples = size
-        ready_end = self._end - self._samples(jitter_ms)
-        out: list[tuple[int, bytes]] = []
-        while self._cursor + size <= ready_end:
-            out.append((self._ms(self._cursor), self._slice(self._cursor, self._cursor + size)))
-            self._cursor += size
-        return out
+        return self._cut(size, self._end - self._samples(jitter_ms), final=False)
 
     def flush(self, segment_ms: int | None = None) -> list[tuple[int, bytes]]:
         """Everything not handed out yet, cut like take_ready (the last piece may be shorter)."""
         size = self._samples(segment_ms) if segment_ms is not None else self._segment_samples
         if size <= 0:
             raise ValueError("segment_ms must be positive")
-        out: list[tuple[int, bytes]] = []
-        while self._cursor < self._end:
-            stop = min(self._cursor + size, self._end)
-            out.append((self._ms(self._cursor), self._slice(self._cursor, stop)))
-            self._cursor = stop
-        return out
+        return self._cut(size, self._end, final=True)
+
+    @property
+    def cursor(self) -> int:
+        """The first sample not handed out as a live segment yet."""
+        return self._cursor
+
+    @cursor.setter
+    def cursor(self, position: int) -> None:
+        # Recovery from the spool: segments up to here were published before the crash.
+        self._cursor = max(0, position)
 
     def pcm(self) -> bytes:
-        """The whole channel, late packets included."""
+        """The whole channel up to the end of its timeline, late packets included; gaps
+        are silence."""
+        if len(self._buf) < 2 * self._end:
+            return bytes(self._buf) + bytes(2 * self._end - len(self._buf))
         return bytes(self._buf)
+
+    def recorded_samples(self) -> int:
+        """Samples of the timeline outside every gap (what was actually recorded)."""
+        return sum(stop - start for start, stop in self._pieces_outside_gaps(0, self._end))
 
     @property
     def duration_ms(self) -> int:
