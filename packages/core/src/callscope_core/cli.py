@@ -93,6 +93,24 @@ if retention_app is not None:
     )
 
 
+# -- supervisor alert rules (YAML + PostgreSQL overrides, in the analyzer package) -----------
+try:
+    from callscope_analyzer.cli import app as rules_app
+except ImportError:  # the analyzer package is not installed (e.g. an image without it)
+    rules_app = None
+if rules_app is not None:
+    app.add_typer(rules_app, name="rules")
+
+
+# -- recorder (recording policies, live recording control), talking to the running service ---
+try:
+    from callscope_recorder.policy_cli import app as recorder_app
+except ImportError:  # the recorder package is not installed
+    recorder_app = None
+if recorder_app is not None:
+    app.add_typer(recorder_app, name="recorder")
+
+
 # -- speech models (installed by the transcriber package) ---------------------------------
 models_app = typer.Typer(help="Speech-to-text models (CTranslate2 Whisper) for the transcriber.")
 app.add_typer(models_app, name="models")
