@@ -24,6 +24,7 @@ from callscope_core.settings import CoreSettings
 from callscope_core.storage import FilesystemObjectStore, ObjectStore
 from callscope_core.topics import AUDIO_SEGMENTS, CALL_EVENTS
 from callscope_recorder.calls import CallRecorder
+from callscope_recorder.domain.policy import RecordingPolicy
 from callscope_recorder.ingest.rtp_server import RtpPortPool
 from callscope_recorder.policy_store import PolicyStore
 from callscope_recorder.settings import RecorderSettings
@@ -84,6 +85,12 @@ class RecorderHarness:
     @staticmethod
     def kinds(messages: list[Message]) -> list[str]:
         return [type(m).__name__ for m in messages]
+
+    @staticmethod
+    def policies_model(
+        tenant: str, queue: str, mode: str, percentage: float = 100.0, **fields: Any
+    ) -> RecordingPolicy:
+        return RecordingPolicy(tenant, queue, mode, percentage, **fields)
 
     @staticmethod
     def stored(messages: list[Message]) -> bool:
