@@ -111,15 +111,6 @@ if recorder_app is not None:
     app.add_typer(recorder_app, name="recorder")
 
 
-# -- recorder (recording policies, live recording control), talking to the running service ---
-try:
-    from callscope_recorder.policy_cli import app as recorder_app
-except ImportError:  # the recorder package is not installed
-    recorder_app = None
-if recorder_app is not None:
-    app.add_typer(recorder_app, name="recorder")
-
-
 # -- speech models (installed by the transcriber package) ---------------------------------
 models_app = typer.Typer(help="Speech-to-text models (CTranslate2 Whisper) for the transcriber.")
 app.add_typer(models_app, name="models")
