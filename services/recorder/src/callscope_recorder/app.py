@@ -15,6 +15,7 @@ from .calls import CallRecorder
 from .grpc_api import RecorderService
 from .ingest.rtp_server import RtpPortPool
 from .ingest.sip.server import SiprecServer
+from .ingest.websocket_server import MediaStreamServer
 from .policy_store import PolicyStore
 from .purge import purge_handler
 from .settings import RecorderSettings
@@ -75,10 +76,22 @@ async def run(core: CoreSettings, settings: RecorderSettings, stop: asyncio.Even
                 settings.retention_target,
                 recorder=recorder,
                 policies=policies,
+                max_frame_bytes=settings.max_media_frame_bytes,
             ),
             rt.grpc.server,
         )
         await sip.start()
+        media = MediaStreamServer(
+            recorder,
+            host=settings.websocket_host,
+            port=settings.websocket_port,
+            audiohook_api_keys=settings.audiohook_keys,
+            twilio_auth_token=settings.twilio_auth_token,
+            public_url=settings.websocket_public_url,
+            max_message_bytes=settings.max_media_frame_bytes,
+        )
+        if settings.websocket_port:
+            await media.start()
         try:
             # Retention's commands: delete (or lock) this service's recordings, then confirm.
             rt.add_consumer(
@@ -90,5 +103,7 @@ async def run(core: CoreSettings, settings: RecorderSettings, stop: asyncio.Even
         finally:
             # Drain: refuse new calls, finish and store the ones in progress.
             sip.accepting = False
+            media.stop_accepting()
             await recorder.drain(settings.drain_timeout_s)
             sip.close()
+            await media.close()

@@ -7,6 +7,7 @@ policies (Get/Set/ListRecordingPolicies).
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from callscope_core.storage import ObjectStore
 
 from .domain.call import RecordingStateError
 from .domain.policy import MODES, PolicyError, RecordingPolicy
+from .ingest.grpc_stream import MAX_FRAME_BYTES, StreamCallIngest
 
 if TYPE_CHECKING:
     from .calls import CallRecorder
@@ -83,12 +85,27 @@ class RecorderService(recorder_pb2_grpc.RecorderServicer):
         *,
         recorder: CallRecorder | None = None,
         policies: PolicyStore | None = None,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
     ) -> None:
         self._pool = pool
         self._objects = objects
         self._access = AccessGate(retention_target)
         self._recorder = recorder
         self._policies = policies
+        self._stream_call = (
+            StreamCallIngest(recorder, pool, max_frame_bytes) if recorder is not None else None
+        )
+
+    # -- StreamCall (softphones, media forks, file import): ingest/grpc_stream.py ----------
+    async def StreamCall(
+        self,
+        request_iterator: AsyncIterator[recorder_pb2.StreamCallRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> recorder_pb2.StreamCallResponse:
+        if self._stream_call is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no live calls on this server")
+        assert self._stream_call is not None
+        return await self._stream_call(request_iterator, context)
 
     # -- SetRecording ---------------------------------------------------------------------
     async def SetRecording(

@@ -50,6 +50,20 @@ class RecorderSettings(BaseSettings):
     # Recordings kept for proof only go to this bucket, created with S3 Object Lock.
     proof_bucket: str = "callscope-proof"
     user_agent: str = "Callscope-Recorder/0.1"
+    # Media streams over WebSocket: Genesys AudioHook on /audiohook, Twilio Media Streams on
+    # /twilio. Port 0 turns the listener off.
+    websocket_host: str = "0.0.0.0"
+    websocket_port: int = Field(8765, ge=0, le=65535)
+    # AudioHook clients must send one of these (comma-separated) as X-API-KEY; with none
+    # configured every AudioHook connection is refused (401).
+    audiohook_api_keys: str = ""
+    # Twilio auth token: when set, an upgrade without a valid X-Twilio-Signature is refused
+    # (403). The signature covers the URL Twilio was given: websocket_public_url + path.
+    twilio_auth_token: str = ""
+    websocket_public_url: str = ""
+    # Largest WebSocket message and gRPC StreamCall audio frame accepted; larger ones are
+    # refused with the reason (one second of 48 kHz PCM16 is 96000 bytes).
+    max_media_frame_bytes: int = Field(96000, ge=1024, le=1 << 20)
 
     @model_validator(mode="after")
     def _check_ports(self) -> RecorderSettings:
@@ -66,6 +80,10 @@ class RecorderSettings(BaseSettings):
         if unknown:
             raise ValueError(f"dtmf_channels: unknown channel(s) {sorted(unknown)}")
         return self
+
+    @property
+    def audiohook_keys(self) -> list[str]:
+        return [key.strip() for key in self.audiohook_api_keys.split(",") if key.strip()]
 
     @property
     def sdp_ip(self) -> str:
