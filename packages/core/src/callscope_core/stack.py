@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -113,6 +114,9 @@ class Endpoints:
     trace_file: str
     rtp_ports: tuple[int, int]
     metrics: dict[str, int] = field(default_factory=dict)  # Prometheus port of each service
+    # Recorder media streams: ws://127.0.0.1:PORT/audiohook (X-API-KEY) and /twilio.
+    websocket_port: int = 0
+    audiohook_api_key: str = ""
 
 
 @dataclass
@@ -225,6 +229,9 @@ class Supervisor:
                 "CALLSCOPE_RECORDER_RTP_PORT_MIN": str(endpoints.rtp_ports[0]),
                 "CALLSCOPE_RECORDER_RTP_PORT_MAX": str(endpoints.rtp_ports[1]),
                 "CALLSCOPE_RECORDER_SPOOL_DIR": str(self.dir / "spool"),
+                "CALLSCOPE_RECORDER_WEBSOCKET_HOST": endpoints.sip_host,
+                "CALLSCOPE_RECORDER_WEBSOCKET_PORT": str(endpoints.websocket_port),
+                "CALLSCOPE_RECORDER_AUDIOHOOK_API_KEYS": endpoints.audiohook_api_key,
                 "CALLSCOPE_RECORDER_RETENTION_TARGET": f"127.0.0.1:{endpoints.grpc['retention']}",
                 "CALLSCOPE_TRANSCRIBER_RETENTION_TARGET": (
                     f"127.0.0.1:{endpoints.grpc['retention']}"
@@ -286,6 +293,9 @@ class Supervisor:
             grpc={name: free_port() for name in SERVICES},
             trace_file=str(self.dir / "traces" / "spans.jsonl"),
             rtp_ports=(rtp_base, rtp_base + 9999),
+            websocket_port=free_port(),
+            # A key per local stack, for local AudioHook clients (stack status shows it).
+            audiohook_api_key=secrets.token_urlsafe(18),
             metrics={name: free_port() for name in SERVICES},
         )
         settings = CoreSettings(kafka_bootstrap_servers=kafka, kafka_idempotence=False)
