@@ -10,6 +10,8 @@ import time
 import uuid
 from datetime import UTC
 
+from opentelemetry import metrics as otel_metrics
+
 from callscope.v1 import common_pb2, events_pb2, supervisor_pb2, supervisor_pb2_grpc
 from callscope_core import metrics
 from callscope_core.access import AccessGate
@@ -51,7 +53,6 @@ ANALYZER_INPUT_REJECTED = metrics.declare(
     ("reason",),
     service="analyzer",
 )
-INPUT_REJECTED = metrics.counter(ANALYZER_INPUT_REJECTED)
 
 
 SEVERITIES = {
@@ -124,6 +125,8 @@ class TranscriptAnalyzer:
         categories: CategoryModel,
         rules: LiveRules,
         feeds: LiveFeeds,
+        *,
+        meter: otel_metrics.Meter | None = None,
     ) -> None:
         self._store = store
         self._producer = producer
@@ -133,6 +136,7 @@ class TranscriptAnalyzer:
         self._scorecard = default_scorecard()
         self._rules = rules
         self._feeds = feeds
+        self._rejected = metrics.counter(ANALYZER_INPUT_REJECTED, meter)
 
     async def on_event(self, event: ConsumedEvent) -> None:
         message = event.message
@@ -178,19 +182,19 @@ class TranscriptAnalyzer:
         try:
             channel = channel_name(segment.channel)
         except ValueError as exc:
-            INPUT_REJECTED.add(1, {"reason": "unknown_channel"})
+            self._rejected.add(1, {"reason": "unknown_channel"})
             raise PermanentError(f"transcript of call {segment.call_id}: {exc}") from None
         text = segment.text.strip()
         if not segment.call_id or not text:
             reason = "no_call_id" if not segment.call_id else "empty_text"
-            INPUT_REJECTED.add(1, {"reason": reason})
+            self._rejected.add(1, {"reason": reason})
             log.warning("ignoring transcript segment of call %r: %s", segment.call_id, reason)
             return
         language = known_language(segment.language)
         if language is None:
             # Still analysed: the sentiment model is multilingual and phrase lists are tried in
             # every language; only the language hint is dropped.
-            INPUT_REJECTED.add(1, {"reason": "unknown_language"})
+            self._rejected.add(1, {"reason": "unknown_language"})
             log.warning(
                 "call %s: unknown language %r, analysed without a language hint",
                 segment.call_id,
@@ -199,7 +203,7 @@ class TranscriptAnalyzer:
         timing = implausible_timing(segment)
         if timing:
             # Kept (what was said is real) but the metrics and timing rules skip it.
-            INPUT_REJECTED.add(1, {"reason": timing})
+            self._rejected.add(1, {"reason": timing})
             log.warning(
                 "call %s: %s utterance %d has implausible timing (%s: %d..%d ms)",
                 segment.call_id,
@@ -211,7 +215,7 @@ class TranscriptAnalyzer:
             )
         call_known = await self._store.call_known(segment.call_id)
         if not call_known:
-            INPUT_REJECTED.add(1, {"reason": "unknown_call"})
+            self._rejected.add(1, {"reason": "unknown_call"})
             log.warning(
                 "transcript for unknown call %s: analysed and stored, alerts held back until"
                 " its CallStarted arrives",
