@@ -111,6 +111,17 @@ if recorder_app is not None:
     app.add_typer(recorder_app, name="recorder")
 
 
+# -- batch import of recorded calls (recorder package), through the running recorder ---------
+try:
+    from callscope_recorder.import_cli import import_command
+except ImportError:  # the recorder package is not installed
+    import_command = None
+if import_command is not None:
+    app.command("import", help="Import recorded calls (WAV/FLAC/MP3) into the pipeline.")(
+        import_command
+    )
+
+
 # -- speech models (installed by the transcriber package) ---------------------------------
 models_app = typer.Typer(help="Speech-to-text models (CTranslate2 Whisper) for the transcriber.")
 app.add_typer(models_app, name="models")
