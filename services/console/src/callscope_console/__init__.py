@@ -1,0 +1,1 @@
+"""Callscope supervisor console: a small HTTP gateway beside the analyzer."""

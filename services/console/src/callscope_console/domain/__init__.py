@@ -1,0 +1,1 @@
+"""Pure console logic (access, masking, floor state, views, texts): no I/O."""
