@@ -8,7 +8,7 @@ HTTP_REQUESTS = metrics.counter(
     metrics.declare(
         "callscope.console.http.requests",
         metrics.Kind.COUNTER,
-        "1",
+        "{request}",
         "HTTP requests answered by the console, by route and status",
         ("route", "status"),
         service="console",
@@ -18,7 +18,7 @@ SSE_CLIENTS = metrics.up_down_counter(
     metrics.declare(
         "callscope.console.sse.clients",
         metrics.Kind.UP_DOWN_COUNTER,
-        "1",
+        "{client}",
         "Browsers connected to a live stream (floor or call)",
         ("stream",),
         service="console",
@@ -28,7 +28,7 @@ UPSTREAM_RECONNECTS = metrics.counter(
     metrics.declare(
         "callscope.console.upstream.reconnects",
         metrics.Kind.COUNTER,
-        "1",
+        "{reconnect}",
         "Live gRPC streams to the analyzer re-opened after they broke",
         ("stream",),
         service="console",
