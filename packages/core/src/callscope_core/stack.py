@@ -27,10 +27,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 log = logging.getLogger("callscope.stack")
 
-SERVICES = ("recorder", "transcriber", "analyzer", "retention")
+SERVICES = ("recorder", "transcriber", "analyzer", "retention", "console")
 STATE_FILE = "stack.json"
 
 
@@ -103,6 +104,25 @@ def start_tansu(port: int, log_path: Path) -> subprocess.Popen[bytes]:
     return broker
 
 
+def write_console_users(path: Path) -> Path:
+    """Sign-in tokens of the local console (kept if the file exists): an admin, and one
+    supervisor for each of the sample calls' queues, so a queue filter can be tried."""
+    if not path.exists():
+        users = [
+            ("admin", "admin", []),
+            ("supervisor-billing", "supervisor", ["billing"]),
+            ("supervisor-support", "supervisor", ["support"]),
+        ]
+        lines = ["# Sign-in tokens of the local supervisor console (callscope stack up).", "users:"]
+        for user, role, queues in users:
+            token = secrets.token_urlsafe(18)
+            entry = f'token: "{token}", user: {user}, role: {role}, queues: {queues}'
+            lines.append(f"  - {{{entry}}}")
+        path.write_text("\n".join(lines) + "\n")
+        path.chmod(0o600)
+    return path
+
+
 @dataclass
 class Endpoints:
     kafka_bootstrap: str
@@ -117,6 +137,9 @@ class Endpoints:
     # Recorder media streams: ws://127.0.0.1:PORT/audiohook (X-API-KEY) and /twilio.
     websocket_port: int = 0
     audiohook_api_key: str = ""
+    # The supervisor console (HTTP) and the YAML file of its sign-in tokens.
+    console_url: str = ""
+    console_users: str = ""
 
 
 @dataclass
@@ -237,6 +260,16 @@ class Supervisor:
                     f"127.0.0.1:{endpoints.grpc['retention']}"
                 ),
                 "CALLSCOPE_ANALYZER_RETENTION_TARGET": f"127.0.0.1:{endpoints.grpc['retention']}",
+                "CALLSCOPE_CONSOLE_HTTP_HOST": "127.0.0.1",
+                "CALLSCOPE_CONSOLE_HTTP_PORT": str(urlparse(endpoints.console_url).port or 0),
+                "CALLSCOPE_CONSOLE_ANALYZER_TARGET": f"127.0.0.1:{endpoints.grpc['analyzer']}",
+                "CALLSCOPE_CONSOLE_TRANSCRIBER_TARGET": (
+                    f"127.0.0.1:{endpoints.grpc['transcriber']}"
+                ),
+                "CALLSCOPE_CONSOLE_RECORDER_TARGET": f"127.0.0.1:{endpoints.grpc['recorder']}",
+                "CALLSCOPE_CONSOLE_USERS_FILE": env.get(
+                    "CALLSCOPE_CONSOLE_USERS_FILE", endpoints.console_users
+                ),
                 "CALLSCOPE_RECORDER_DRAIN_TIMEOUT_S": env.get(
                     "CALLSCOPE_RECORDER_DRAIN_TIMEOUT_S", "10"
                 ),
@@ -297,6 +330,8 @@ class Supervisor:
             # A key per local stack, for local AudioHook clients (stack status shows it).
             audiohook_api_key=secrets.token_urlsafe(18),
             metrics={name: free_port() for name in SERVICES},
+            console_url=f"http://127.0.0.1:{free_port()}/",
+            console_users=str(write_console_users(self.dir / "console-users.yaml")),
         )
         settings = CoreSettings(kafka_bootstrap_servers=kafka, kafka_idempotence=False)
         await ensure_topics(settings, ALL_TOPICS)
