@@ -28,6 +28,7 @@ from callscope_recorder.domain.policy import RecordingPolicy
 from callscope_recorder.ingest.rtp_server import RtpPortPool
 from callscope_recorder.policy_store import PolicyStore
 from callscope_recorder.settings import RecorderSettings
+from callscope_recorder.spool import Spool
 from callscope_recorder.storage import RecordingStore
 
 
@@ -136,6 +137,8 @@ async def build_harness(
     store = RecordingStore(pool, objects, core.tenant, proof_objects)
     policies = PolicyStore(pool, cache_s=0.0)
     rtp = RtpPortPool("127.0.0.1", settings.rtp_port_min, settings.rtp_port_max, 1 << 20)
+    if spool is None:
+        spool = Spool(settings.spool_dir, fsync=False)
     recorder = CallRecorder(
         settings, store, producer, rtp, policies=policies, spool=spool, tenant=core.tenant
     )

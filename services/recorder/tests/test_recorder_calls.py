@@ -110,6 +110,8 @@ async def test_any_source_feeds_two_channels_into_a_stereo_flac_and_events(
     assert row is not None and row["state"] == "stored" and row["object_key"] == message.object_key
     assert {p["participant_id"] for p in row["participants"]} == {"c1", "a1", "s1"}
     assert row["announced_at"] is not None
+    # Stored and announced: the call's spool journal is gone.
+    assert not (harness.settings.spool_dir / handle.call_id).exists()
 
 
 async def test_paused_audio_is_neither_stored_nor_published(harness: RecorderHarness) -> None:

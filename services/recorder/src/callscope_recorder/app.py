@@ -19,6 +19,7 @@ from .ingest.websocket_server import MediaStreamServer
 from .policy_store import PolicyStore
 from .purge import purge_handler
 from .settings import RecorderSettings
+from .spool import Spool
 from .storage import RecordingStore
 
 log = logging.getLogger(__name__)
@@ -64,9 +65,18 @@ async def run(core: CoreSettings, settings: RecorderSettings, stop: asyncio.Even
             settings.rtp_port_max,
             settings.rtp_receive_buffer,
         )
-        recorder = CallRecorder(
-            settings, store, rt.producer, rtp, policies=policies, tenant=core.tenant
+        spool = Spool(
+            settings.spool_dir,
+            fsync=settings.spool_fsync,
+            segment_bytes=settings.spool_segment_bytes,
         )
+        recorder = CallRecorder(
+            settings, store, rt.producer, rtp, policies=policies, spool=spool, tenant=core.tenant
+        )
+        # Calls a crashed predecessor left in the spool are finished before new ones come in.
+        recovered = await recorder.recover()
+        if recovered:
+            log.warning("recovered %d call(s) from the spool", len(recovered))
         sip = SiprecServer(settings, recorder)
         assert rt.grpc is not None
         recorder_pb2_grpc.add_RecorderServicer_to_server(

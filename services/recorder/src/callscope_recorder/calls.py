@@ -74,6 +74,7 @@ from callscope_core.topics import AUDIO_SEGMENTS, CALL_EVENTS
 
 from .domain.call import (
     CHANNELS,
+    NOT_STARTED,
     SAMPLE_RATE,
     CallGap,
     CallSession,
@@ -87,6 +88,7 @@ from .domain.policy import RecordingDecision, RecordingPolicy, decide, default_p
 from .ingest.rtp import RtpPacket
 from .ingest.rtp_server import RtpPortPool
 from .settings import RecorderSettings
+from .spool import AUDIO, SpooledCall
 from .storage import RecordingStore, StoredRecording
 
 __all__ = [
@@ -167,6 +169,8 @@ class CallJournal(Protocol):
 class CallSpool(Protocol):
     def open(self, session: CallSession, info: dict[str, Any]) -> CallJournal: ...
 
+    def calls(self) -> list[SpooledCall]: ...
+
 
 @dataclass
 class FinishedCall:
@@ -246,14 +250,14 @@ class CallHandle:
         position: int | None = None,
     ) -> CallGap:
         """Audio the source dropped, on one channel or both (None): marked silence."""
+        if position is None and channel is None:
+            position = self.session.position
+        elif position is None and channel in self.session.audio:
+            position = self.session.audio[channel].end
         gap = self.session.mark_gap(channel, duration_ms, reason, position)
         if self.journal is not None:
             self.journal.control(
-                "gap",
-                channel=channel,
-                duration_ms=duration_ms,
-                reason=reason,
-                position=gap.start_ms * (SAMPLE_RATE // 1000),
+                "gap", channel=channel, duration_ms=duration_ms, reason=reason, position=position
             )
         return gap
 
@@ -292,7 +296,8 @@ class CallHandle:
         if self.journal is not None:
             self.journal.control(
                 control.action,
-                position=control.at_ms * (SAMPLE_RATE // 1000),
+                position=control.position,
+                ends=self.session.ends(),
                 by=control.by,
                 reason=control.reason,
                 source=control.source,
@@ -505,7 +510,11 @@ class CallRecorder:
 
     # -- events ---------------------------------------------------------------------------
     async def _publish_segments(self, handle: CallHandle, segments: list[SegmentOut]) -> None:
-        session = handle.session
+        await self._publish_session_segments(handle.session, segments, handle.journal)
+
+    async def _publish_session_segments(
+        self, session: CallSession, segments: list[SegmentOut], journal: CallJournal | None
+    ) -> None:
         for segment in segments:
             await self._producer.publish(
                 AUDIO_SEGMENTS,
@@ -523,23 +532,29 @@ class CallRecorder:
                     language=session.language,
                 ),
             )
-        if segments and handle.journal is not None:
+        if segments and journal is not None:
             # Where each channel's live stream got to: a recovery continues from here.
-            handle.journal.control(
+            journal.control(
                 "published",
                 cursors={c: a.cursor for c, a in session.audio.items()},
                 next_seq=dict(session.next_seq),
             )
 
     async def _publish_call_started(self, handle: CallHandle) -> None:
-        session = handle.session
         # The participants known at the start; later ones are ParticipantJoined events.
-        initial = handle.info.participants
+        await self._announce_start(
+            handle.session, handle.info.participants, handle.info.rs_metadata, handle.decision
+        )
+
+    async def _announce_start(
+        self,
+        session: CallSession,
+        participants: list[CallParticipant],
+        rs_metadata: str | None,
+        decision: RecordingDecision,
+    ) -> None:
         await self._store.call_started(
-            session,
-            [p.as_row() for p in initial],
-            handle.info.rs_metadata,
-            handle.decision,
+            session, [p.as_row() for p in participants], rs_metadata, decision
         )
         started = events_pb2.CallStarted(
             call_id=session.call_id,
@@ -550,9 +565,9 @@ class CallRecorder:
             sample_rate=SAMPLE_RATE,
             agent_id=session.agent_id,
             tenant=session.tenant,
-            recording_mode=handle.decision.mode,
-            recording=handle.decision.record_from_start,
-            participants=[p.as_event() for p in initial],
+            recording_mode=decision.mode,
+            recording=decision.record_from_start,
+            participants=[p.as_event() for p in participants],
         )
         started.started_at.FromDatetime(session.started_at)
         await self._producer.publish(CALL_EVENTS, session.call_id, started)
@@ -567,6 +582,8 @@ class CallRecorder:
             finally:
                 handle.started.set()
             last_flush = time.monotonic()
+            flush_s = self._settings.spool_flush_ms / 1000
+            last_ends: dict[str, int] = {}
             while not session.ended:
                 if session.dtmf_commands:
                     await self._apply_dtmf(handle)
@@ -578,7 +595,12 @@ class CallRecorder:
                     handle.report_loss()
                 else:
                     await asyncio.sleep(0.05)
-                if handle.journal is not None and time.monotonic() - last_flush >= 0.2:
+                if handle.journal is not None and time.monotonic() - last_flush >= flush_s:
+                    ends = session.ends()
+                    if ends != last_ends:
+                        # Audio dropped in a gap moves the timeline without a write.
+                        handle.journal.control("ends", ends=ends)
+                        last_ends = ends
                     handle.journal.flush()
                     last_flush = time.monotonic()
 
@@ -739,7 +761,7 @@ class CallRecorder:
                 await self._publish_segments(handle, session.final_segments())
                 handle.report_loss()
                 if handle.journal is not None:
-                    handle.journal.control("ending", reason=reason)
+                    handle.journal.control("ending", reason=reason, ends=session.ends())
                     handle.journal.flush()
                 finished = await self.store_and_announce(
                     session, reason, ended_at, handle.decision.policy, handle.participants
@@ -823,6 +845,121 @@ class CallRecorder:
             session.media_stats(),
         )
         return FinishedCall(session.call_id, reason, session.duration_ms, stored)
+
+    # -- recovery after a crash ------------------------------------------------------------
+    async def recover(self) -> list[FinishedCall]:
+        """Finish every call a previous process left in the spool: replay its journal, publish
+        the live segments it had not published yet, store the recording and announce it
+        (CallEnded reason "recovered", RecordingStored). A call already announced (the crash
+        came after its events, before its spool was removed) is only cleaned up. A call that
+        fails to recover stays in the spool for the next start."""
+        if self._spool is None:
+            return []
+        finished = []
+        for spooled in self._spool.calls():
+            try:
+                result = await self._recover_call(spooled)
+            except Exception:
+                log.exception("call %s: recovery from the spool failed", spooled.call_id)
+                continue
+            if result is not None:
+                finished.append(result)
+        return finished
+
+    async def _recover_call(self, spooled: SpooledCall) -> FinishedCall | None:
+        header = spooled.header
+        call_id = spooled.call_id
+        known = await self._store.call_state(call_id)
+        if known is not None and known[1]:
+            log.info("call %s: already stored before the restart; spool removed", call_id)
+            spooled.remove()
+            return None
+        session = CallSession(
+            call_id=call_id,
+            external_call_id=header["external_call_id"],
+            source=header["source"],
+            queue=header["queue"],
+            language=header["language"],
+            started_at=datetime.fromisoformat(header["started_at"]),
+            channel_of_stream={int(k): v for k, v in header["channel_of_stream"].items()},
+            labels_source=header["labels_source"],
+            tenant=header["tenant"],
+            agent_id=header["agent_id"],
+        )
+        fields = dict(header["policy"])
+        fields["purposes"] = tuple(fields["purposes"])
+        policy = RecordingPolicy(**fields)
+        decision = RecordingDecision(header["mode"], header["record_from_start"], policy)
+        if header["state"] == NOT_STARTED:
+            session.not_started()
+        participants = [CallParticipant(**p) for p in header["participants"]]
+        initial = list(participants)
+        original_reason = ""
+        for record in spooled.records():
+            if record.kind == AUDIO:
+                session.audio[record.channel].write(record.position, record.payload)
+                continue
+            control = record.control()
+            if "ends" in control:
+                session.advance_to(control["ends"])
+            original_reason = self._replay(session, control, participants) or original_reason
+        log.warning(
+            "call %s: recovering %d ms from the spool (ended as %r before the restart)",
+            call_id,
+            session.duration_ms,
+            original_reason or "live",
+        )
+        span = self.open_call_span(call_id, session.source, session.external_call_id)
+        span.set_attribute("callscope.recovered", True)
+        try:
+            with trace.use_span(span, end_on_exit=False):
+                if known is None:  # the crash came before CallStarted
+                    await self._announce_start(
+                        session, initial, header.get("rs_metadata"), decision
+                    )
+                session.ended = True
+                await self._publish_session_segments(session, session.final_segments(), None)
+                result = await self.store_and_announce(
+                    session, "recovered", datetime.now(UTC), policy, participants
+                )
+        finally:
+            span.end()
+        spooled.remove()
+        CALLS_ENDED.add(1, {"reason": "recovered", "result": "stored"})
+        return result
+
+    @staticmethod
+    def _replay(
+        session: CallSession, control: dict[str, Any], participants: list[CallParticipant]
+    ) -> str | None:
+        """Apply one journaled control record; returns the end reason of an "ending" one."""
+        kind = control["kind"]
+        try:
+            if kind in ACTIONS:
+                getattr(session, kind)(
+                    control["by"], control["reason"], control["source"], control["position"]
+                )
+            elif kind == "gap":
+                session.mark_gap(
+                    control["channel"], control["duration_ms"], control["reason"],
+                    control["position"],
+                )  # fmt: skip
+            elif kind == "proof_only":
+                session.keep_for_proof_only()
+            elif kind == "participant":
+                row = {k: control[k] for k in ("participant_id", "aor", "name", "channel")}
+                participants[:] = [
+                    p for p in participants if p.participant_id != row["participant_id"]
+                ] + [CallParticipant(**row)]
+            elif kind == "published":
+                for channel, cursor in control["cursors"].items():
+                    session.audio[channel].cursor = cursor
+                session.next_seq.update(control["next_seq"])
+            elif kind == "ending":
+                return str(control["reason"])
+        except (RecordingStateError, ValueError) as exc:
+            log.warning("call %s: spooled %s not replayed: %s", session.call_id, kind, exc)
+        return None
 
     async def set_recording(
         self, call_id: str, action: str, reason: str, requested_by: str, source: str = "api"

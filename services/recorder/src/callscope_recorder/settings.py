@@ -38,6 +38,8 @@ class RecorderSettings(BaseSettings):
     # fsync the journal at each flush (every ~0.2 s and at every pause/resume): survives a
     # power cut, not only a process crash. Off trades that for fewer disk syncs.
     spool_fsync: bool = True
+    # How often a live call's journal is written out (and fsynced).
+    spool_flush_ms: int = Field(500, ge=10, le=10000)
     # Start a new segment file after this many bytes.
     spool_segment_bytes: int = Field(8 << 20, ge=4096)
     # DTMF (RFC 4733 telephone-events on SIPREC RTP) keyed by the agent to pause and resume

@@ -74,6 +74,7 @@ class RecordingControl:
     reason: str
     source: str  # api | dtmf | audiohook | twilio | grpc | consent
     gap_ms: int = 0  # for resume: how long the recording was paused
+    position: int = 0  # in samples: where the change took effect (the spool replays it)
 
 
 @dataclass(frozen=True)
@@ -227,15 +228,17 @@ class CallSession:
         self._open_gaps(GAP_NOT_RECORDING, 0)
         self.state = NOT_STARTED
 
-    def start(self, by: str, reason: str, source: str) -> RecordingControl | None:
+    def start(
+        self, by: str, reason: str, source: str, position: int | None = None
+    ) -> RecordingControl | None:
         """Begin recording an on-demand call; None when it is already recording."""
         if self.state in (RECORDING, PAUSED):
             return None
         if self.state == STOPPED:
             raise RecordingStateError("the recording of this call was stopped for good")
-        self._close_gaps()
+        at = self._close_gaps(position)
         self.state = RECORDING
-        return RecordingControl("start", self.position_ms, by, reason, source)
+        return RecordingControl("start", at // _SAMPLES_PER_MS, by, reason, source, position=at)
 
     def pause(
         self, by: str, reason: str, source: str, position: int | None = None
@@ -247,8 +250,9 @@ class CallSession:
             raise RecordingStateError(f"cannot pause a recording that is {self.state}")
         self._open_gaps(GAP_PAUSED, position)
         self.state = PAUSED
-        self._paused_at_ms = self.audio[CHANNELS[0]].gaps[-1].start // _SAMPLES_PER_MS
-        return RecordingControl("pause", self._paused_at_ms, by, reason, source)
+        at = self.audio[CHANNELS[0]].gaps[-1].start
+        self._paused_at_ms = at // _SAMPLES_PER_MS
+        return RecordingControl("pause", self._paused_at_ms, by, reason, source, position=at)
 
     def resume(
         self, by: str, reason: str, source: str, position: int | None = None
@@ -263,18 +267,31 @@ class CallSession:
         self.state = RECORDING
         at_ms = at // _SAMPLES_PER_MS
         return RecordingControl(
-            "resume", at_ms, by, reason, source, gap_ms=at_ms - self._paused_at_ms
+            "resume", at_ms, by, reason, source, gap_ms=at_ms - self._paused_at_ms, position=at
         )
 
-    def stop(self, by: str, reason: str, source: str) -> RecordingControl | None:
+    def stop(
+        self, by: str, reason: str, source: str, position: int | None = None
+    ) -> RecordingControl | None:
         """Stop recording for good (nothing after this point is kept); None if stopped."""
         if self.state == STOPPED:
             return None
+        at = self.position if position is None else position
         if self.state == RECORDING:
-            self._open_gaps(GAP_STOPPED)
+            self._open_gaps(GAP_STOPPED, at)
         # Paused or not started: the open gap simply never closes.
         self.state = STOPPED
-        return RecordingControl("stop", self.position_ms, by, reason, source)
+        return RecordingControl("stop", at // _SAMPLES_PER_MS, by, reason, source, position=at)
+
+    def advance_to(self, ends: dict[str, int]) -> None:
+        """Move each channel's timeline on to at least `ends` (a spool replay: audio dropped
+        inside a gap moved the timeline without leaving a write behind)."""
+        for channel, end in ends.items():
+            if channel in self.audio:
+                self.audio[channel].advance_to(end)
+
+    def ends(self) -> dict[str, int]:
+        return {channel: audio.end for channel, audio in self.audio.items()}
 
     def mark_gap(
         self,
