@@ -125,5 +125,5 @@ async def _import_all(
                     line += f"  {result.object_key}"
                 if result.reason and result.status != "skipped":
                     line += f"  ({result.reason})"
-                progress.console.print(line, markup=False, highlight=False)
+                progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
     return results
