@@ -102,6 +102,11 @@ spec:
           containerPort: {{ $r.sipPort }}
           protocol: TCP
 {{- end }}
+{{- if $r.mediaStreams.enabled }}
+        - name: media-ws
+          containerPort: {{ $r.mediaStreams.port }}
+          protocol: TCP
+{{- end }}
 {{- with (include "callscope.containerPorts" (dict "context" . "values" $r) | trim) }}{{ . | nindent 8 }}{{- end }}
 {{- if not $hostNetwork }}
 {{- range $port := include "callscope.recorder.rtpPorts" . | fromJsonArray }}
@@ -127,6 +132,27 @@ spec:
           value: {{ $r.mediaTimeoutSeconds | quote }}
         - name: CALLSCOPE_RECORDER_SPOOL_DIR
           value: /var/lib/callscope/spool
+        # Media-stream WebSockets (AudioHook, Twilio); port 0 turns the listener off.
+        - name: CALLSCOPE_RECORDER_WEBSOCKET_PORT
+          value: {{ ternary $r.mediaStreams.port 0 $r.mediaStreams.enabled | quote }}
+{{- with $r.mediaStreams.publicUrl }}
+        - name: CALLSCOPE_RECORDER_WEBSOCKET_PUBLIC_URL
+          value: {{ . | quote }}
+{{- end }}
+{{- with $r.mediaStreams.existingSecret }}
+        - name: CALLSCOPE_RECORDER_AUDIOHOOK_API_KEYS
+          valueFrom:
+            secretKeyRef:
+              name: {{ . | quote }}
+              key: audiohook-api-keys
+              optional: true
+        - name: CALLSCOPE_RECORDER_TWILIO_AUTH_TOKEN
+          valueFrom:
+            secretKeyRef:
+              name: {{ . | quote }}
+              key: twilio-auth-token
+              optional: true
+{{- end }}
         # GetRecording asks retention before serving a recording (fails closed without it).
         - name: CALLSCOPE_RECORDER_RETENTION_TARGET
           value: {{ printf "%s:%v" (include "callscope.componentName" (dict "context" . "component" "retention")) .Values.retention.grpcPort | quote }}
