@@ -183,6 +183,14 @@ class FakeTranscripts(transcripts_pb2_grpc.TranscriptsServicer):
     hits: list[transcripts_pb2.TranscriptHit] = field(default_factory=list)
     requests: list[Any] = field(default_factory=list)
 
+    async def GetTranscript(self, request: Any, context: Any) -> Any:
+        self.requests.append(request)
+        return transcripts_pb2.Transcript(
+            call_id=request.call_id,
+            version=2,
+            segments=[final(request.call_id, common_pb2.CHANNEL_AGENT, 0, "Hello.").transcript],
+        )
+
     async def SearchTranscripts(self, request: Any, context: Any) -> Any:
         self.requests.append(request)
         found = [h for h in self.hits if request.query.lower() in h.text.lower()]

@@ -244,4 +244,6 @@ async def test_summary_after_the_call(gateway: Gateway) -> None:
     data = await reply.json()
     assert data["summary"]["categories"] == ["billing_dispute"]
     assert data["call"]["customer"] == "+33•••••••78"
+    assert [line["text"] for line in data["transcript"]] == ["Hello."]
+    assert gateway.transcripts.requests[0].purpose == "quality"
     assert (await gateway.get("/api/calls/call-b/analysis", "sam")).status == 404

@@ -31,7 +31,14 @@ from callscope.v1 import recorder_pb2, supervisor_pb2, transcripts_pb2
 
 from .domain.access import ConsoleUser, UserDirectory
 from .domain.texts import LANGUAGES, TEXTS, pick_language, text
-from .domain.views import SEVERITY_RANK, View, overview_view, summary_view
+from .domain.views import (
+    SEVERITY_RANK,
+    View,
+    alert_view,
+    overview_view,
+    segment_view,
+    summary_view,
+)
 from .feeds import CallFeeds, FeedError, FloorHub
 from .telemetry import HTTP_REQUESTS, SSE_CLIENTS
 from .upstream import Upstream
@@ -354,11 +361,29 @@ async def call_analysis(request: web.Request) -> web.StreamResponse:
         )
     except grpc.aio.AioRpcError as exc:
         return json_error(grpc_status(exc), exc.details() or exc.code().name)
+    # The authoritative transcript (post-call version 2 when there is one): finals that came
+    # after the live stream ended are shown too.
+    transcript: list[View] = []
+    transcript_error = None
+    if not call.live:
+        try:
+            stored = await console.upstream.transcripts.GetTranscript(
+                transcripts_pb2.GetTranscriptRequest(
+                    call_id=call_id, requested_by=user.name, purpose=PAST_PURPOSE
+                ),
+                timeout=console.upstream.timeout_s,
+            )
+            transcript = [segment_view(s) for s in stored.segments]
+        except grpc.aio.AioRpcError as exc:
+            transcript_error = f"{grpc_status(exc)}: {exc.details() or exc.code().name}"
     return web.json_response(
         {
             "call": overview_view(analysis.call if analysis.HasField("call") else call),
             "summary": summary_view(analysis.summary) if analysis.HasField("summary") else None,
+            "alerts": [alert_view(a) for a in analysis.alerts],
             "acknowledged_alert_ids": list(analysis.acknowledged_alert_ids),
+            "transcript": transcript,
+            "transcript_error": transcript_error,
         }
     )
 

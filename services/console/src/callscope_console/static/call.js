@@ -10,6 +10,7 @@
   const alerts = new Map();
   const evidence = new Set(); // "channel:utterance_no" of utterances that raised an alert
   const finalsReceived = []; // every final event received, to check resumption has no repeats
+  const postCall = new Set(); // channels whose post-call (version 2) transcript arrived
   let call = null;
   let lastEventId = "";
   let source = null;
@@ -114,6 +115,13 @@
     const data = await response.json();
     if (data.call) { call = { ...call, ...data.call }; renderHead(); }
     if (data.summary) renderSummary(data.summary);
+    for (const segment of data.transcript || []) handlers.transcript(segment);
+    for (const alert of data.alerts || []) handlers.alert(alert);
+    for (const alertId of data.acknowledged_alert_ids || []) {
+      const alert = alerts.get(alertId);
+      if (alert && !alert.acknowledged_by) alert.acknowledged_by = "✓";
+    }
+    renderTranscript(); renderAlerts();
   }
 
   document.getElementById("play").addEventListener("click", async () => {
@@ -134,7 +142,7 @@
 
   const handlers = {
     reset() {
-      lines.clear(); sentiment.clear(); alerts.clear(); evidence.clear();
+      lines.clear(); sentiment.clear(); alerts.clear(); evidence.clear(); postCall.clear();
     },
     call(overview) {
       call = { ...(call || {}), ...overview };
@@ -142,8 +150,15 @@
     },
     transcript(segment) {
       const k = key(segment.channel, segment.utterance_no);
+      if (segment.final && segment.version >= 2 && !postCall.has(segment.channel)) {
+        // The post-call transcript of a channel is cut anew: it replaces the live lines whole.
+        postCall.add(segment.channel);
+        for (const [other, line] of lines) {
+          if (line.channel === segment.channel && line.version < 2) lines.delete(other);
+        }
+      }
+      if (postCall.has(segment.channel) && segment.version < 2) return;
       const known = lines.get(k);
-      if (segment.final) finalsReceived.push(k + ":" + segment.version);
       // A final replaces the partials; a later version (post-call) replaces the live final.
       if (known && known.final && (!segment.final || segment.version < known.version)) return;
       lines.set(k, segment);
@@ -176,7 +191,11 @@
     for (const [name, apply] of Object.entries(handlers)) {
       source.addEventListener(name, (event) => {
         if (event.lastEventId) lastEventId = event.lastEventId;
-        apply(JSON.parse(event.data));
+        const data = JSON.parse(event.data);
+        if (name === "transcript" && data.final) {
+          finalsReceived.push(key(data.channel, data.utterance_no) + ":" + data.version);
+        }
+        apply(data);
         renderHead(); renderTranscript(); renderSentiment(); renderAlerts();
       });
     }
@@ -194,6 +213,22 @@
       error.textContent = data.status + ": " + data.message;
     });
   }
+
+  // Alerts and acknowledgements of this call also come from the floor stream, so they show
+  // even after the call's own stream has ended (e.g. an alert raised on a late final).
+  const floorSource = new EventSource("/events/floor");
+  floorSource.addEventListener("alert", (event) => {
+    const alert = JSON.parse(event.data);
+    if (alert.call_id !== callId) return;
+    handlers.alert(alert);
+    renderTranscript(); renderAlerts();
+  });
+  floorSource.addEventListener("acknowledged", (event) => {
+    const ack = JSON.parse(event.data);
+    if (ack.call_id !== callId) return;
+    handlers.acknowledged(ack);
+    renderAlerts();
+  });
 
   setInterval(tick, 1000);
   // For the browser tests: drop the live stream and resume it from the last event received.

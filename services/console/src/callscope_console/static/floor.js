@@ -11,6 +11,7 @@
   fillQueues(queueFilter);
   // When each alert reached this page (epoch ms): the browser tests measure alert latency.
   const alertSeenAt = {};
+  const seenCalls = new Set(); // every call this page was ever sent (the tests check queues)
   let source = null;
 
   function addQueueOption(queue) {
@@ -76,7 +77,7 @@
 
   const handlers = {
     reset() { calls.clear(); alerts.clear(); },
-    call(call) { calls.set(call.call_id, call); addQueueOption(call.queue); },
+    call(call) { calls.set(call.call_id, call); seenCalls.add(call.call_id); addQueueOption(call.queue); },
     call_ended(ended) { calls.delete(ended.call_id); },
     alert(alert) {
       if (!(alert.alert_id in alertSeenAt)) alertSeenAt[alert.alert_id] = Date.now();
@@ -92,8 +93,8 @@
     if (severityFilter.value !== "info") query.set("severity", severityFilter.value);
     history.replaceState(null, "", "/floor" + (query.toString() ? "?" + query : ""));
     source = new EventSource("/events/floor?" + query);
-    source.onopen = () => banner(false);
-    source.onerror = () => banner(true);
+    source.onopen = () => { banner(false); window.consoleFloor.open = true; };
+    source.onerror = () => { banner(true); window.consoleFloor.open = false; };
     for (const [name, apply] of Object.entries(handlers)) {
       source.addEventListener(name, (event) => {
         apply(JSON.parse(event.data));
@@ -116,7 +117,7 @@
       if (call) row.querySelector(".duration").textContent = duration(elapsed(call));
     });
   }, 1000);
-  window.consoleFloor = { calls, alerts, alertSeenAt, reconnect: connect };
+  window.consoleFloor = { calls, alerts, alertSeenAt, seenCalls, open: false, reconnect: connect };
   renderCalls();
   renderAlerts();
   connect();
