@@ -59,6 +59,7 @@ class RecorderHarness:
     policies: PolicyStore
     recorder: CallRecorder
     tail: TopicTail
+    spool: Spool
     seen: list[tuple[str, Message]] = field(default_factory=list)
 
     async def events_of(
@@ -145,7 +146,17 @@ async def build_harness(
     tail = TopicTail(core.kafka_bootstrap_servers, [CALL_EVENTS.name, AUDIO_SEGMENTS.name])
     await tail.start()
     return RecorderHarness(
-        core, settings, pool, producer, objects, proof_objects, store, policies, recorder, tail
+        core,
+        settings,
+        pool,
+        producer,
+        objects,
+        proof_objects,
+        store,
+        policies,
+        recorder,
+        tail,
+        spool,
     )
 
 

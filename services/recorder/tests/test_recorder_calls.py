@@ -111,6 +111,7 @@ async def test_any_source_feeds_two_channels_into_a_stereo_flac_and_events(
     assert {p["participant_id"] for p in row["participants"]} == {"c1", "a1", "s1"}
     assert row["announced_at"] is not None
     # Stored and announced: the call's spool journal is gone.
+    harness.spool.drain()
     assert not (harness.settings.spool_dir / handle.call_id).exists()
 
 

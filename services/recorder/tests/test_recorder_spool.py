@@ -30,6 +30,7 @@ def test_records_come_back_in_order_across_segment_files(tmp_path: Path) -> None
         journal.control("pause" if i == 5 else "ends", position=i)
         journal.flush()
     journal.close()
+    spool.drain()
     assert len(list((tmp_path / "c-1").glob("*.seg"))) > 1
     [call] = spool.calls()
     assert call.header == {"call_id": "c-1", "queue": "q"}
@@ -49,6 +50,7 @@ def test_a_torn_tail_keeps_everything_before_it(tmp_path: Path) -> None:
     journal.audio("agent", 160, b"\x03\x04" * 160)
     journal.flush()
     journal.close()
+    spool.drain()
     [segment] = (tmp_path / "c-1").glob("*.seg")
     data = segment.read_bytes()
     segment.write_bytes(data[:-100])  # the crash cut the last write short
@@ -67,11 +69,14 @@ def test_unreadable_call_is_moved_aside_and_finished_call_is_removed(tmp_path: P
     journal = spool.open(session("c-2"), {"call_id": "c-2"})
     journal.audio("customer", 0, b"\x00\x01" * 10)
     journal.flush()
+    spool.drain()
     assert [c.call_id for c in spool.calls()] == ["c-2"]
     assert (tmp_path / ".broken" / "broken-call" / "header.json").exists()
     journal.remove()
+    spool.drain()
     assert not (tmp_path / "c-2").exists()
     journal.audio("customer", 10, b"\x00\x01")
     journal.flush()  # after remove(): nothing is written, nothing recreated
+    spool.drain()
     assert not (tmp_path / "c-2").exists()
     assert spool.calls() == []

@@ -758,13 +758,19 @@ class CallRecorder:
             ):
                 if session.dtmf_commands:
                     await self._apply_dtmf(handle)
-                await self._publish_segments(handle, session.final_segments())
+                final = session.final_segments()
                 handle.report_loss()
                 if handle.journal is not None:
                     handle.journal.control("ending", reason=reason, ends=session.ends())
                     handle.journal.flush()
                 finished = await self.store_and_announce(
-                    session, reason, ended_at, handle.decision.policy, handle.participants
+                    session,
+                    reason,
+                    ended_at,
+                    handle.decision.policy,
+                    handle.participants,
+                    final_segments=final,
+                    journal=handle.journal,
                 )
                 result = "stored" if finished.stored is not None else "not_recorded"
                 if handle.journal is not None:
@@ -788,14 +794,24 @@ class CallRecorder:
         ended_at: datetime,
         policy: RecordingPolicy,
         participants: list[CallParticipant],
+        *,
+        final_segments: list[SegmentOut] | None = None,
+        journal: CallJournal | None = None,
     ) -> FinishedCall:
-        """Store the stereo recording (when anything was recorded), close the call row, and
-        publish CallEnded then RecordingStored. Used at the end of a live call and by the
-        recovery of a spooled one."""
+        """Publish the last live segments while the stereo recording is encoded and stored
+        (when anything was recorded), close the call row, then publish CallEnded and
+        RecordingStored. Used at the end of a live call and by the recovery of a spooled one."""
         stored: StoredRecording | None = None
-        if session.recorded_ms > 0:
-            stored = await self._store.save_recording(session, policy)
-            RECORDINGS_STORED.add(stored.size)
+
+        async def save() -> None:
+            nonlocal stored
+            if session.recorded_ms > 0:
+                stored = await self._store.save_recording(session, policy)
+                RECORDINGS_STORED.add(stored.size)
+
+        await asyncio.gather(
+            save(), self._publish_session_segments(session, final_segments or [], journal)
+        )
         await self._store.call_ended(session, reason, ended_at, stored)
         segments = dict(session.next_seq)
         ended = events_pb2.CallEnded(
@@ -918,9 +934,13 @@ class CallRecorder:
                         session, initial, header.get("rs_metadata"), decision
                     )
                 session.ended = True
-                await self._publish_session_segments(session, session.final_segments(), None)
                 result = await self.store_and_announce(
-                    session, "recovered", datetime.now(UTC), policy, participants
+                    session,
+                    "recovered",
+                    datetime.now(UTC),
+                    policy,
+                    participants,
+                    final_segments=session.final_segments(),
                 )
         finally:
             span.end()

