@@ -28,7 +28,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from callscope.v1 import common_pb2, recorder_pb2
 
-from ..calls import CallHandle, CallInfo, CallParticipant, CallRecorder
+from ..calls import CallHandle, CallInfo, CallParticipant, CallRecorder, RecordingStateError
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,10 @@ class StreamCallIngest:
                     grpc.StatusCode.ALREADY_EXISTS,
                     f"{metadata.external_call_id} was already recorded as call {call_id}",
                 )
-        handle = await self._recorder.open_call(call_info(metadata, source))
+        try:
+            handle = await self._recorder.open_call(call_info(metadata, source))
+        except RecordingStateError as exc:  # e.g. a call_id that is already live
+            await context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
         reason = "cancelled"
         try:
             try:
