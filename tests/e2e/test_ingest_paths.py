@@ -30,7 +30,7 @@ import psycopg
 import pytest
 import soundfile
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from callscope.v1 import common_pb2, events_pb2, recorder_pb2, recorder_pb2_grpc
 from callscope_core.channels import channel_name
@@ -360,6 +360,39 @@ async def test_audiohook_call_is_recorded_with_pause_and_discarded_gaps(
     assert rms(after[:, 0]) > 3000 and rms(after[:, 1]) > 3000
     row = call_row(stack, stored.call_id)
     assert row["external_call_id"] == conversation_id and row["queue"] == "billing"
+
+
+async def test_audiohook_oversized_frames_are_refused_and_the_audio_before_kept(
+    stack: dict, tail: Events
+) -> None:
+    conversations = [str(uuid.uuid4()), str(uuid.uuid4())]
+    outcomes = []
+    for conversation_id, frame_bytes in zip(conversations, (20_000, 200_000), strict=True):
+        session_id = str(uuid.uuid4())
+        async with connect(
+            audiohook_url(stack), additional_headers=audiohook_headers(stack, session_id)
+        ) as ws:
+            client = AudioHookClient(ws, session_id)
+            await client.open(conversation_id)
+            await client.stream(CUSTOMER_ULAW, AGENT_ULAW)
+            await ws.send(b"\xff" * frame_bytes)
+            try:
+                outcomes.append(await client.receive())
+            except ConnectionClosed:
+                outcomes.append({})
+            await ws.wait_closed()
+            outcomes.append({"code": ws.close_code, "reason": ws.close_reason})
+    # Over the protocol's bound: an AudioHook disconnect that says why, then a close.
+    assert outcomes[0]["type"] == "disconnect"
+    assert "exceeds" in outcomes[0]["parameters"]["info"] and outcomes[1]["code"] == 1008
+    # Over the WebSocket message limit: closed by the transport (1009, message too big).
+    assert outcomes[3]["code"] == 1009, outcomes
+    for conversation_id in conversations:
+        messages = await tail.call(external_call_id=conversation_id)
+        [ended] = of_type(messages, events_pb2.CallEnded)
+        assert ended.reason in ("error", "disconnected") and ended.duration_ms >= 3900
+        _, audio = assert_complete_call(stack, messages, "audiohook")
+        assert_speakers_on_their_sides(audio)
 
 
 # -- Twilio Media Streams -----------------------------------------------------------------

@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ...calls import CallHandle, CallInfo, CallParticipant, CallRecorder
 from .protocol import (
+    MAX_FRAME_BYTES,
     SAMPLE_RATE,
     AudioDiscarded,
     AudioHookProtocolError,
@@ -177,4 +178,6 @@ class AudioHookCall:
 async def serve_audiohook(
     connection: ServerConnection, recorder: CallRecorder, max_frame_bytes: int
 ) -> None:
-    await AudioHookCall(connection, recorder, max_frame_bytes).run()
+    # A real client sends ~0.1-0.2 s per frame; the protocol's bound is tighter than the
+    # transport's (which also covers JSON messages).
+    await AudioHookCall(connection, recorder, min(max_frame_bytes, MAX_FRAME_BYTES)).run()
