@@ -36,15 +36,17 @@ COPY services/recorder ./services/recorder
 COPY services/transcriber ./services/transcriber
 COPY services/analyzer ./services/analyzer
 COPY services/retention ./services/retention
+COPY services/console ./services/console
 
-# The lock is a constraints file: only what the five packages need is built, at the locked
+# The lock is a constraints file: only what the six packages need is built, at the locked
 # versions (the lock also pins development tools, which are not installed).
 RUN pip wheel --wheel-dir /wheels --constraint requirements.lock \
         ./packages/core \
         ./services/recorder \
         ./services/transcriber \
         ./services/analyzer \
-        ./services/retention
+        ./services/retention \
+        ./services/console
 
 # GPU build: CUDA 12 cuBLAS and cuDNN 9 as pip wheels, the libraries CTranslate2 4.x loads.
 ARG CUDA=false
@@ -79,6 +81,7 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     python -m venv /opt/callscope/venv \
     && /opt/callscope/venv/bin/pip install --no-index --find-links /wheels \
         callscope-core callscope-recorder callscope-transcriber callscope-analyzer callscope-retention \
+        callscope-console \
     && if [ "$CUDA" = "true" ]; then \
         /opt/callscope/venv/bin/pip install --no-index --find-links /wheels $CUDA_PACKAGES; fi \
     && /opt/callscope/venv/bin/pip check
