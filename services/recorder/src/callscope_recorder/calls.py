@@ -740,6 +740,10 @@ class CallRecorder:
 
     async def _finish(self, handle: CallHandle, reason: str) -> FinishedCall:
         session = handle.session
+        if handle.transports:
+            # RTP sent just before the BYE may still wait in the sockets' buffers (a busy
+            # loop reads them late): it belongs to the call, so read it before closing.
+            await asyncio.sleep(self._settings.jitter_ms / 1000)
         session.ended = True
         for transport in handle.transports:
             transport.close()
