@@ -164,6 +164,7 @@ async def rig(models: Models, postgres_url: str, core_settings: CoreSettings) ->
         LiveRules(None, flagged_categories=models.categories.flagged),
         LiveFeeds(),
         meter=provider.get_meter("test"),
+        summary_quiet_s=0.0,
     )
     try:
         await asyncio.wait_for(probe.assigned.wait(), 30)
@@ -191,6 +192,7 @@ async def test_a_redelivered_call_never_double_counts_or_repeats_an_alert(rig: R
         segments.append(await rig.final(n, text, channel=channel))
     ended = events_pb2.CallEnded(call_id=rig.call_id, duration_ms=22_000)
     await rig.deliver(ended)
+    assert await rig.analyzer.summarize_due() >= 1
     first_alerts = sorted(r["alert_id"] for r in await rig.rows("alerts"))
     [first_summary] = await rig.rows("summaries")
     kinds = await rig.alerts_on_topic()
@@ -201,6 +203,7 @@ async def test_a_redelivered_call_never_double_counts_or_repeats_an_alert(rig: R
     for segment in reversed(segments):
         await rig.deliver(segment)
     await rig.deliver(ended)
+    await rig.analyzer.summarize_due()
     assert len(await rig.rows("utterances")) == len(script)
     assert sorted(r["alert_id"] for r in await rig.rows("alerts")) == first_alerts
     [summary] = await rig.rows("summaries")
@@ -258,3 +261,26 @@ async def test_bad_input_is_logged_counted_and_never_alerted_on(
     await rig.start(stray)
     kinds = sorted(r["kind"] for r in await rig.rows("alerts", stray))
     assert kinds == ["human_request", "legal_threat"]
+
+
+async def test_the_summary_waits_for_finals_that_lag_the_end_of_the_call(rig: Rig) -> None:
+    rig.analyzer._summary_quiet_s = 0.5  # as CALLSCOPE_ANALYZER_SUMMARY_QUIET_S would
+    await rig.start()
+    await rig.final(0, "Hello, how can I help?", channel=AGENT)
+    await rig.deliver(events_pb2.CallEnded(call_id=rig.call_id, duration_ms=12_000))
+    assert await rig.analyzer.summarize_due() == 0  # not quiet long enough yet
+    await asyncio.sleep(0.3)
+    await rig.final(0, "My card was charged twice.", start_s=3.0)  # transcribed late
+    await asyncio.sleep(0.3)
+    assert await rig.analyzer.summarize_due() == 0  # the late final restarted the wait
+    await asyncio.sleep(0.4)
+    assert await rig.analyzer.summarize_due() == 1
+    [summary] = await rig.rows("summaries")
+    assert summary["summary"]["customer_utterances"] == 1
+    # A final after the summary asks for a new one, which replaces it.
+    await rig.final(1, "And nobody answers my emails.", start_s=7.0)
+    await asyncio.sleep(0.6)
+    assert await rig.analyzer.summarize_due() == 1
+    [summary] = await rig.rows("summaries")
+    assert summary["summary"]["customer_utterances"] == 2
+    assert await rig.analyzer.summarize_due() == 0

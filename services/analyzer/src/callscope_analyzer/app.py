@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import math
@@ -127,6 +128,8 @@ class TranscriptAnalyzer:
         feeds: LiveFeeds,
         *,
         meter: otel_metrics.Meter | None = None,
+        summary_quiet_s: float = 15.0,
+        summary_max_wait_s: float = 120.0,
     ) -> None:
         self._store = store
         self._producer = producer
@@ -137,6 +140,8 @@ class TranscriptAnalyzer:
         self._rules = rules
         self._feeds = feeds
         self._rejected = metrics.counter(ANALYZER_INPUT_REJECTED, meter)
+        self._summary_quiet_s = summary_quiet_s
+        self._summary_max_wait_s = summary_max_wait_s
 
     async def on_event(self, event: ConsumedEvent) -> None:
         message = event.message
@@ -146,6 +151,10 @@ class TranscriptAnalyzer:
             else:
                 update = supervisor_pb2.CallUpdate(transcript=message)
                 self._feeds.call_update(message.call_id, update)
+                if message.call_id:  # more is being transcribed: the summary waits
+                    await self._store.postpone_summary(
+                        message.call_id, self._summary_quiet_s, self._summary_max_wait_s
+                    )
         elif isinstance(message, events_pb2.CallStarted):
             await self.on_call_started(message)
         elif isinstance(message, events_pb2.CallEnded):
@@ -214,6 +223,11 @@ class TranscriptAnalyzer:
                 segment.end_ms,
             )
         call_known = await self._store.call_known(segment.call_id)
+        if call_known:
+            # Transcription lags the call: if it already ended, its summary waits for this.
+            await self._store.postpone_summary(
+                segment.call_id, self._summary_quiet_s, self._summary_max_wait_s
+            )
         if not call_known:
             self._rejected.add(1, {"reason": "unknown_call"})
             log.warning(
@@ -345,14 +359,41 @@ class TranscriptAnalyzer:
         log.info("alert %s (%s) on call %s: %s", alert_id, decision.rule, call_id, decision.reason)
 
     async def on_call_ended(self, ended: events_pb2.CallEnded) -> None:
-        """Summarise what was analysed so far. Finals that arrive later (transcription lag)
-        are analysed as usual; the summary is re-published with the same key if asked again."""
+        """The call is over for the floor now; its summary waits until its transcripts have
+        caught up (a live transcriber lags the call), see summarize_due()."""
         await self._store.end_call(ended.call_id, ended.duration_ms or None)
-        state = await self.call_state(ended.call_id)
+        await self._store.schedule_summary(ended.call_id, self._summary_quiet_s)
+        row = await self._store.queries.call(ended.call_id)
+        queue = str(row["queue"]) if row else ""
+        self._feeds.floor_update(queue, ended.call_id, supervisor_pb2.FloorUpdate(call_ended=ended))
+
+    async def summarize_due(self) -> int:
+        """Summarise every ended call whose transcripts have been quiet long enough."""
+        done = 0
+        for call_id, duration_ms, lease in await self._store.claim_due_summaries(
+            lease_s=max(30.0, self._summary_quiet_s)
+        ):
+            await self.summarize_call(call_id, duration_ms)
+            done += await self._store.mark_summarized(call_id, lease)
+        return done
+
+    async def summaries_loop(self, stop: asyncio.Event, interval_s: float = 0.25) -> None:
+        while not stop.is_set():
+            try:
+                await self.summarize_due()
+            except Exception:  # the next round retries: the summary is still due
+                log.exception("call summaries failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
+
+    async def summarize_call(self, call_id: str, duration_ms: int | None) -> None:
+        """Summarise what was analysed; published with the call's key, so a new summary after
+        a late final replaces the previous one."""
+        state = await self.call_state(call_id)
         version = state.latest_version() or 1
-        data = summarize(state, ended.duration_ms, scorecard=self._scorecard, version=version)
+        data = summarize(state, duration_ms, scorecard=self._scorecard, version=version)
         summary = events_pb2.CallSummary(
-            call_id=ended.call_id,
+            call_id=call_id,
             customer_sentiment=events_pb2.Sentiment(
                 score=data.customer_sentiment or 0.0, label=data.customer_sentiment_label
             ),
@@ -363,19 +404,15 @@ class TranscriptAnalyzer:
             silence_ms=data.metrics.silence_ms,
             overtalk_ms=data.metrics.overtalk_ms,
             qa_score=nan_if_none(data.qa_score),
-            alert_ids=[alert_id_for(ended.call_id, key) for key in data.alert_keys],
+            alert_ids=[alert_id_for(call_id, key) for key in data.alert_keys],
         )
-        await self._store.save_summary(
-            ended.call_id, version, dataclasses.asdict(data), data.qa_score
-        )
-        await self._producer.publish(CALL_SUMMARIES, ended.call_id, summary)
-        row = await self._store.queries.call(ended.call_id)
+        await self._store.save_summary(call_id, version, dataclasses.asdict(data), data.qa_score)
+        await self._producer.publish(CALL_SUMMARIES, call_id, summary)
+        row = await self._store.queries.call(call_id)
         if row is not None:  # the call as it ended, then the summary (which ends WatchCall)
             overview = overview_from_row(row)
-            self._feeds.call_update(ended.call_id, supervisor_pb2.CallUpdate(call=overview))
-        self._feeds.call_update(ended.call_id, supervisor_pb2.CallUpdate(summary=summary))
-        queue = str(row["queue"]) if row else ""
-        self._feeds.floor_update(queue, ended.call_id, supervisor_pb2.FloorUpdate(call_ended=ended))
+            self._feeds.call_update(call_id, supervisor_pb2.CallUpdate(call=overview))
+        self._feeds.call_update(call_id, supervisor_pb2.CallUpdate(summary=summary))
 
 
 async def run(core: CoreSettings, settings: AnalyzerSettings, stop: asyncio.Event) -> None:
@@ -404,8 +441,16 @@ async def run(core: CoreSettings, settings: AnalyzerSettings, stop: asyncio.Even
         )
         feeds = LiveFeeds()
         analyzer = TranscriptAnalyzer(
-            AnalyzerStore(rt.db), rt.producer, sentiment, categories, rules, feeds
+            AnalyzerStore(rt.db),
+            rt.producer,
+            sentiment,
+            categories,
+            rules,
+            feeds,
+            summary_quiet_s=settings.summary_quiet_s,
+            summary_max_wait_s=settings.summary_max_wait_s,
         )
+        rt.add_background(analyzer.summaries_loop)
         access = AccessGate(settings.retention_target)
         assert rt.grpc is not None
         supervisor_pb2_grpc.add_SupervisorServicer_to_server(

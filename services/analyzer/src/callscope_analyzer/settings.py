@@ -20,3 +20,7 @@ class AnalyzerSettings(BaseSettings):
     retention_target: str = "127.0.0.1:50054"
     # How long alert-rule overrides from PostgreSQL are cached before they are read again.
     rules_reload_s: float = Field(5.0, gt=0, le=3600)
+    # A call's summary waits until no final has come for summary_quiet_s after CallEnded (the
+    # live transcriber lags the call), and never more than summary_max_wait_s after the end.
+    summary_quiet_s: float = Field(15.0, ge=0, le=600)
+    summary_max_wait_s: float = Field(120.0, gt=0, le=3600)

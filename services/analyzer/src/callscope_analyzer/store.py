@@ -62,6 +62,62 @@ class AnalyzerStore:
                 (call_id, duration_ms),
             )
 
+    async def schedule_summary(self, call_id: str, quiet_s: float) -> None:
+        """The call ended: summarise it once its transcripts have been quiet for quiet_s."""
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "UPDATE analyzer.calls SET summarized_at = NULL,"
+                " summary_due_at = now() + make_interval(secs => %s) WHERE call_id = %s",
+                (quiet_s, call_id),
+            )
+
+    async def postpone_summary(self, call_id: str, quiet_s: float, max_wait_s: float) -> None:
+        """A final of an ended call: wait for the transcripts to be quiet again (at most
+        max_wait_s after the end); after the summary was made, ask for a new one."""
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                """
+                UPDATE analyzer.calls SET
+                    summary_due_at = CASE WHEN summarized_at IS NULL
+                        THEN least(now() + make_interval(secs => %(quiet)s),
+                                   greatest(ended_at + make_interval(secs => %(max)s), now()))
+                        ELSE now() + make_interval(secs => %(quiet)s) END,
+                    summarized_at = NULL
+                WHERE call_id = %(call)s AND ended_at IS NOT NULL
+                """,
+                {"quiet": quiet_s, "max": max_wait_s, "call": call_id},
+            )
+
+    async def claim_due_summaries(
+        self, lease_s: float, limit: int = 20
+    ) -> list[tuple[str, int | None, datetime]]:
+        """Calls whose summary is due, each leased for lease_s (one replica makes it):
+        (call_id, duration_ms, lease) — the lease is the token for mark_summarized."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                """
+                UPDATE analyzer.calls c SET summary_due_at = now() + make_interval(secs => %s)
+                WHERE c.call_id IN (
+                    SELECT call_id FROM analyzer.calls
+                    WHERE summarized_at IS NULL AND summary_due_at <= now()
+                    ORDER BY summary_due_at LIMIT %s FOR UPDATE SKIP LOCKED)
+                RETURNING c.call_id, c.duration_ms, c.summary_due_at
+                """,
+                (lease_s, limit),
+            )
+            rows = await cur.fetchall()
+        return [(r["call_id"], r["duration_ms"], r["summary_due_at"]) for r in rows]
+
+    async def mark_summarized(self, call_id: str, lease: datetime) -> bool:
+        """Done, unless a later final postponed the summary meanwhile (then it is made again)."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "UPDATE analyzer.calls SET summarized_at = now()"
+                " WHERE call_id = %s AND summary_due_at = %s",
+                (call_id, lease),
+            )
+            return cur.rowcount > 0
+
     async def call_known(self, call_id: str) -> bool:
         async with self._pool.connection() as conn:
             cur = await conn.execute("SELECT 1 FROM analyzer.calls WHERE call_id = %s", (call_id,))
