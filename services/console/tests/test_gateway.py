@@ -202,6 +202,7 @@ async def test_playback_only_after_get_recording_and_only_for_its_user(
     assert (request.requested_by, request.purpose) == ("bea", "quality")
     audio = await gateway.get(url, "bea")
     assert audio.status == 200 and await audio.read() == wav.read_bytes()
+    assert audio.headers["Content-Type"] == "audio/wav"
     assert (await gateway.get(url, "ada")).status == 404  # granted to bea, not to ada
     assert (await gateway.get("/playback/guessed-token", "bea")).status == 404
     gateway.recorder.refused.add("call-b")

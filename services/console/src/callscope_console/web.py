@@ -423,7 +423,7 @@ async def playback(request: web.Request) -> web.StreamResponse:
         path = Path(unquote(target.path))
         if not path.is_file():
             return json_error(404, "the recording object is missing")
-        return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
+        return web.FileResponse(path, headers={"Content-Type": audio_type(path)})
     if target.scheme not in ("http", "https"):
         return json_error(502, f"cannot play a {target.scheme!r} URL")
     # The object store's presigned URL may not be reachable from the browser: relay it.
@@ -439,6 +439,15 @@ async def playback(request: web.Request) -> web.StreamResponse:
             await response.write(chunk)
         await response.write_eof()
         return response
+
+
+AUDIO_MAGIC = {b"fLaC": "audio/flac", b"RIFF": "audio/wav", b"OggS": "audio/ogg"}
+
+
+def audio_type(path: Path) -> str:
+    """The recording's media type, from its first bytes (object keys may have no suffix)."""
+    with path.open("rb") as audio:
+        return AUDIO_MAGIC.get(audio.read(4), "application/octet-stream")
 
 
 def _day(value: str, name: str, end: bool = False) -> datetime | None:
