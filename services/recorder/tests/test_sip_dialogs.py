@@ -6,6 +6,7 @@ the answer, UPDATE outside any dialog, BYE."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from typing import TYPE_CHECKING
 
@@ -175,3 +176,33 @@ async def test_re_invite_update_cancel_and_bye_in_a_recording_session(
     row = await harness.call_row(call_id)
     assert row is not None and AGENT2[1] in {p["aor"] for p in row["participants"]}
     assert AGENT2[0] in row["rs_metadata"]  # the new metadata replaced the stored one
+
+
+async def test_cancel_before_the_answer_gets_487_and_never_a_200(
+    harness: RecorderHarness,
+) -> None:
+    port = free_udp_port()
+    settings = harness.settings.model_copy(update={"sip_host": "127.0.0.1", "sip_port": port})
+    server = SiprecServer(settings, harness.recorder)
+    await server.start()
+    src = Src(port, f"cancel-{port}@test")
+    try:
+        invite = src.request("INVITE", 1, body(sdp(1), metadata(AGENT1)))
+        # Back to back: the CANCEL arrives while the recording is still being set up
+        # (RTP ports, policy lookup in PostgreSQL).
+        await asyncio.to_thread(src.sock.sendto, invite, ("127.0.0.1", port))
+        await src.send(src.request("CANCEL", 1))
+        answers = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(3):
+                while True:
+                    answers.append((await src.response())[0])
+    finally:
+        src.sock.close()
+        server.close()
+    by_method = {(a.cseq[1], a.status) for a in answers}
+    if ("CANCEL", 481) in by_method:  # the 200 won the race: a CANCEL after it is 481
+        assert ("INVITE", 200) in by_method and ("INVITE", 487) not in by_method
+    else:
+        assert ("CANCEL", 200) in by_method and ("INVITE", 487) in by_method, by_method
+        assert ("INVITE", 200) not in by_method, by_method  # never both answers

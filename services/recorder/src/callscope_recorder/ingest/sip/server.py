@@ -83,6 +83,7 @@ class Dialog:
     invite: SipRequest
     final_response: bytes | None = None
     confirmed: bool = False
+    cancelled: bool = False
     setup: asyncio.Task[None] | None = None
     answer_sdp: str = ""
     channel_of_label: dict[str, str] = field(default_factory=dict)
@@ -316,6 +317,10 @@ class SiprecServer:
             if existing.final_response is not None:
                 if existing.invite.cseq == request.cseq:
                     self._send(existing.final_response, addr)  # a retransmission
+                elif existing.cancelled:
+                    self._send(
+                        build_response(request, 481, "Call/Transaction Does Not Exist"), addr
+                    )
                 else:
                     self._on_in_dialog_offer(existing, request, addr)  # a re-INVITE
             return  # still being set up: the 100 Trying already went out
@@ -483,12 +488,17 @@ class SiprecServer:
             )
         except OSError as exc:
             log.error("cannot record call %s: %s", request.call_id, exc)
+            if dialog.cancelled:  # the 487 already answered the INVITE
+                return False
             dialog.final_response = build_response(
                 request, 503, "Service Unavailable", to_tag=dialog.to_tag
             )
             self._send(dialog.final_response, addr)
             self.dialogs.pop(request.call_id, None)
             return False
+        if dialog.cancelled:
+            log.info("call %s cancelled while being set up", dialog.call_id)
+            return True
         dialog.port_of_stream = dict(zip(streams, ports, strict=True))
         dialog.offer = offer
         dialog.participants = {p["participant_id"]: p for p in participants}
@@ -574,9 +584,13 @@ class SiprecServer:
             self._send(build_response(request, 481, "Call/Transaction Does Not Exist"), addr)
             return
         self._send(build_response(request, 200, "OK"), addr)
-        self._send(
-            build_response(dialog.invite, 487, "Request Terminated", to_tag=dialog.to_tag), addr
+        # The INVITE's final answer is now 487 (retransmissions get it too); the recording
+        # being set up is ended as soon as it is, and no 200 follows.
+        dialog.cancelled = True
+        dialog.final_response = build_response(
+            dialog.invite, 487, "Request Terminated", to_tag=dialog.to_tag
         )
+        self._send(dialog.final_response, addr)
         self._spawn(self._end(dialog, "cancel"))
 
     async def _end(self, dialog: Dialog, reason: str) -> None:
