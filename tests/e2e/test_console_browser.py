@@ -15,6 +15,7 @@ import shutil
 import statistics
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +24,11 @@ from typing import Any
 import pytest
 import yaml
 
-from callscope.v1 import events_pb2
+from callscope.v1 import common_pb2, events_pb2
 from callscope_core import stack as local_stack
 from callscope_core.devtools import SampleCall, TopicTail, run_sipp
+from callscope_core.kafka import EventProducer
+from callscope_core.settings import CoreSettings
 from callscope_core.topics import ALERTS, CALL_EVENTS, CALL_SUMMARIES, TRANSCRIPTS
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -326,6 +329,93 @@ def test_french_interface(browser: Any, site: Site) -> None:
     page.click("a.lang[data-lang=en]")
     page.wait_for_url("**/floor")
     assert "Live calls" in page.locator("main").inner_text()
+    context.close()
+
+
+CHINESE = "我要和真人说话，现在就要！"  # noqa: RUF001 - full-width punctuation on purpose
+RUSSIAN = "Здравствуйте, чем могу помочь?"
+
+
+async def _publish(endpoints: dict[str, Any], call_id: str, messages: list[Any]) -> None:
+    settings = CoreSettings(
+        kafka_bootstrap_servers=endpoints["kafka_bootstrap"], kafka_idempotence=False
+    )
+    producer = EventProducer(settings, "console-e2e")
+    await producer.start()
+    try:
+        for message in messages:
+            topic = (
+                TRANSCRIPTS if isinstance(message, events_pb2.TranscriptSegment) else CALL_EVENTS
+            )
+            await producer.publish(topic, call_id, message)
+    finally:
+        await producer.stop()
+
+
+def publish(endpoints: dict[str, Any], call_id: str, messages: list[Any]) -> None:
+    """Put events on Kafka as the recorder and the transcriber would. Playwright's sync API
+    holds this thread's event loop, so the producer runs in another thread."""
+    thread = threading.Thread(target=asyncio.run, args=(_publish(endpoints, call_id, messages),))
+    thread.start()
+    thread.join(60)
+
+
+def multilingual_call(call_id: str) -> list[Any]:
+    """A live call whose finals are Russian (agent) and Chinese (customer)."""
+    started = events_pb2.CallStarted(
+        call_id=call_id,
+        source="grpc",
+        queue="billing",
+        language="zh",
+        agent_id="agent-7",
+        participants=[
+            events_pb2.Participant(aor="+8613800138000", channel=common_pb2.CHANNEL_CUSTOMER),
+            events_pb2.Participant(aor="agent-7", channel=common_pb2.CHANNEL_AGENT),
+        ],
+    )
+    started.started_at.GetCurrentTime()
+    finals = [
+        events_pb2.TranscriptSegment(
+            call_id=call_id,
+            channel=channel,
+            utterance_no=0,
+            version=1,
+            kind=events_pb2.TranscriptSegment.KIND_FINAL,
+            text=text,
+            language=language,
+            start_ms=no * 3000,
+            end_ms=no * 3000 + 2500,
+        )
+        for no, (channel, text, language) in enumerate(
+            [
+                (common_pb2.CHANNEL_AGENT, RUSSIAN, "ru"),
+                (common_pb2.CHANNEL_CUSTOMER, CHINESE, "zh"),
+            ]
+        )
+    ]
+    return [started, *finals]
+
+
+def test_cyrillic_and_chinese_transcripts_render(browser: Any, site: Site) -> None:
+    call_id = f"console-e2e-{uuid.uuid4()}"
+    publish(site.endpoints, call_id, multilingual_call(call_id))
+    context = signed_in(browser, site, "supervisor-billing")
+    page = context.new_page()
+    deadline = time.monotonic() + 60
+    while page.goto(f"{site.url}/calls/{call_id}").status == 404:  # until the analyzer has it
+        assert time.monotonic() < deadline, "the analyzer never listed the call"
+        time.sleep(1)
+    page.locator("#transcript li.line").nth(1).wait_for(timeout=60_000)
+    texts = page.locator("#transcript .text").all_inner_texts()
+    assert texts == [RUSSIAN, CHINESE], texts  # UTF-8 end to end, in time order
+    assert page.locator("#transcript li.line.customer").get_attribute("lang") == "zh"
+    font = page.evaluate("getComputedStyle(document.body).fontFamily")
+    assert "WenQuanYi Zen Hei" in font and "Noto Sans CJK SC" in font
+    page.screenshot(path=str(SCREENSHOTS / "call-zh-ru.png"))
+    ended = events_pb2.CallEnded(call_id=call_id, duration_ms=6000, reason="bye")
+    ended.ended_at.GetCurrentTime()
+    publish(site.endpoints, call_id, [ended])
+    page.locator("#call-status.ended").wait_for(timeout=60_000)
     context.close()
 
 
