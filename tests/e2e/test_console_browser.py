@@ -202,7 +202,13 @@ def test_a_live_escalation_call_followed_on_the_console(
     lines = view.locator("#transcript li.line")
     lines.first.wait_for(timeout=150_000)
     first_count = lines.count()
-    # A dropped live stream resumes from the last event id: nothing comes twice (checked below).
+    # A dropped live stream resumes from the last event id: nothing comes twice (checked below;
+    # a replay from the start would repeat the finals received before the drop).
+    view.locator("#transcript li.line.final").first.wait_for(timeout=150_000)
+    before_drop = view.evaluate("window.consoleCall.finalsReceived.length")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    if row.count():  # the floor while the call is live (on a loaded machine it may be over)
+        floor.screenshot(path=str(SCREENSHOTS / "floor-live.png"), full_page=True)
     view.evaluate("window.consoleCall.dropAndResume()")
 
     # The alert arrives live on every page allowed to see it, with rule and evidence.
@@ -239,7 +245,7 @@ def test_a_live_escalation_call_followed_on_the_console(
     keys = view.eval_on_selector_all("#transcript li.line", "ls => ls.map(l => l.dataset.key)")
     assert len(keys) == len(set(keys)) > first_count, keys
     finals = view.evaluate("window.consoleCall.finalsReceived")
-    assert len(finals) == len(set(finals)), finals
+    assert before_drop >= 1 and len(finals) == len(set(finals)), finals
     assert all(t.strip() for t in view.locator("#transcript .text").all_inner_texts())
 
     call.thread.join(120)
