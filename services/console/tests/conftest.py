@@ -92,7 +92,9 @@ class FakeSupervisor(supervisor_pb2_grpc.SupervisorServicer):
     history: dict[str, list[supervisor_pb2.CallUpdate]] = field(default_factory=dict)
     live: dict[str, asyncio.Queue[supervisor_pb2.CallUpdate | None]] = field(default_factory=dict)
     refused: set[str] = field(default_factory=set)
-    floor_watchers: list[asyncio.Queue[supervisor_pb2.FloorUpdate]] = field(default_factory=list)
+    floor_watchers: list[asyncio.Queue[supervisor_pb2.FloorUpdate | None]] = field(
+        default_factory=list
+    )
     watch_call_requests: list[supervisor_pb2.WatchCallRequest] = field(default_factory=list)
     acks: list[supervisor_pb2.AckAlertRequest] = field(default_factory=list)
 
@@ -116,7 +118,7 @@ class FakeSupervisor(supervisor_pb2_grpc.SupervisorServicer):
         self.publish_floor(supervisor_pb2.FloorUpdate(alert=found))
 
     async def WatchFloor(self, request: Any, context: Any) -> AsyncIterator[Any]:
-        queue: asyncio.Queue[supervisor_pb2.FloorUpdate] = asyncio.Queue()
+        queue: asyncio.Queue[supervisor_pb2.FloorUpdate | None] = asyncio.Queue()
         self.floor_watchers.append(queue)
         try:
             for call in self.calls.values():
@@ -125,9 +127,17 @@ class FakeSupervisor(supervisor_pb2_grpc.SupervisorServicer):
             for found in self.open_alerts.values():
                 yield supervisor_pb2.FloorUpdate(alert=found)
             while True:
-                yield await queue.get()
+                update = await queue.get()
+                if update is None:
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, "analyzer restarting")
+                yield update
         finally:
             self.floor_watchers.remove(queue)
+
+    def break_floor_streams(self) -> None:
+        """Every open WatchFloor fails as if the analyzer restarted."""
+        for queue in self.floor_watchers:
+            queue.put_nowait(None)
 
     async def WatchCall(self, request: Any, context: Any) -> AsyncIterator[Any]:
         self.watch_call_requests.append(request)

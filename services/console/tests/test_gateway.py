@@ -248,3 +248,19 @@ async def test_summary_after_the_call(gateway: Gateway) -> None:
     assert [line["text"] for line in data["transcript"]] == ["Hello."]
     assert gateway.transcripts.requests[0].purpose == "quality"
     assert (await gateway.get("/api/calls/call-b/analysis", "sam")).status == 404
+
+
+async def test_the_floor_recovers_when_the_analyzer_stream_breaks(gateway: Gateway) -> None:
+    gateway.supervisor.start_call(overview("call-b", "billing"))
+    await asyncio.sleep(0.2)
+    page = await gateway.get("/events/floor", "bea")
+    assert [e["event"] for e in await read_events(page, 2)] == ["reset", "call"]
+    gateway.supervisor.break_floor_streams()
+    # The hub re-opens WatchFloor: the page is told to start over and gets the new snapshot.
+    events = await read_events(page, 2, timeout=10)
+    assert [e["event"] for e in events] == ["reset", "call"]
+    assert events[1]["data"]["call_id"] == "call-b"
+    gateway.supervisor.raise_alert(alert("alert-b", "call-b", "billing"))
+    [event] = await read_events(page, 1)
+    assert event["event"] == "alert"
+    page.close()
