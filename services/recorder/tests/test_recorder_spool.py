@@ -4,6 +4,7 @@ aside (never deleted), and a finished call leaves nothing behind."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def session(call_id: str = "c-1") -> CallSession:
 
 
 def test_records_come_back_in_order_across_segment_files(tmp_path: Path) -> None:
-    spool = Spool(tmp_path, fsync=True, segment_bytes=1000)
+    spool = Spool(tmp_path, fsync=True, segment_bytes=1000, sync_interval_s=0.05)
     journal = spool.open(session(), {"call_id": "c-1", "queue": "q"})
     for i in range(10):
         journal.audio("customer" if i % 2 else "agent", i * 160, bytes([i]) * 320)
@@ -32,6 +33,8 @@ def test_records_come_back_in_order_across_segment_files(tmp_path: Path) -> None
     journal.close()
     spool.drain()
     assert len(list((tmp_path / "c-1").glob("*.seg"))) > 1
+    time.sleep(0.2)  # the writer syncs the filesystem once the interval has passed
+    assert spool.writer.syncs >= 1 and spool.writer.errors == 0
     [call] = spool.calls()
     assert call.header == {"call_id": "c-1", "queue": "q"}
     records = list(call.records())

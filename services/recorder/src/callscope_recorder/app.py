@@ -69,6 +69,7 @@ async def run(core: CoreSettings, settings: RecorderSettings, stop: asyncio.Even
             settings.spool_dir,
             fsync=settings.spool_fsync,
             segment_bytes=settings.spool_segment_bytes,
+            sync_interval_s=settings.spool_sync_interval_ms / 1000,
         )
         recorder = CallRecorder(
             settings, store, rt.producer, rtp, policies=policies, spool=spool, tenant=core.tenant

@@ -949,7 +949,8 @@ class CallRecorder:
         finally:
             span.end()
         spooled.remove()
-        CALLS_ENDED.add(1, {"reason": "recovered", "result": "stored"})
+        stored = "stored" if result.stored is not None else "not_recorded"
+        CALLS_ENDED.add(1, {"reason": "recovered", "result": stored})
         return result
 
     @staticmethod

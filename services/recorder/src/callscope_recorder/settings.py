@@ -35,9 +35,11 @@ class RecorderSettings(BaseSettings):
     # Durable spool: audio is journaled here as it is placed, so a crash loses nothing; a
     # restart finishes and stores every call left in it (CallEnded reason "recovered").
     spool_dir: Path = Path(".callscope/spool")
-    # fsync the journal at each flush (every ~0.2 s and at every pause/resume): survives a
-    # power cut, not only a process crash. Off trades that for fewer disk syncs.
+    # Journal writes reach the page cache within spool_flush_ms (that survives a crash of
+    # the process). spool_fsync also syncs the spool's filesystem every spool_sync_interval_ms
+    # (one syncfs for all calls), so a power cut loses at most that much.
     spool_fsync: bool = True
+    spool_sync_interval_ms: int = Field(1000, ge=50, le=60000)
     # How often a live call's journal is written out (and fsynced).
     spool_flush_ms: int = Field(500, ge=10, le=10000)
     # Start a new segment file after this many bytes.
