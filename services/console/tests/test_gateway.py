@@ -158,7 +158,13 @@ async def test_call_stream_resumes_after_a_drop_without_repeating(gateway: Gatew
     supervisor.call_update("call-b", final("call-b", AGENT, 3, "One moment."))
     [event] = await read_events(resumed, 1)
     assert event["data"]["utterance_no"] == 3
+    assert len(supervisor.watch_call_requests) == 1  # the resume was served from the log
     resumed.close()
+    # A new visit asks upstream again (retention checks and audits each visit).
+    visit = await gateway.get("/events/calls/call-b", "bea")
+    assert [e["event"] for e in await read_events(visit, 2)] == ["reset", "call"]
+    assert len(supervisor.watch_call_requests) == 2
+    visit.close()
     # An id from a feed the gateway no longer has: the page is told to start over.
     stale = await gateway.get("/events/calls/call-b", "bea", headers={"Last-Event-ID": "x-9"})
     assert (await read_events(stale, 1))[0]["event"] == "reset"

@@ -221,14 +221,29 @@ class CallFeeds:
         self._clock = clock
         self._feeds: dict[tuple[str, str], CallFeed] = {}
 
+    def resumable(
+        self, user: ConsoleUser, call_id: str, last_event_id: str | None
+    ) -> tuple[CallFeed, int] | None:
+        """The user's feed of this call and the position after `last_event_id`, when the
+        browser reconnects to a feed the gateway still has."""
+        self._expire()
+        feed = self._feeds.get((user.name, call_id))
+        if feed is None or feed.error is not None:
+            return None
+        after = feed.parse_last_event_id(last_event_id)
+        return None if after is None else (feed, after)
+
     def open(self, user: ConsoleUser, call_id: str, purpose: str) -> CallFeed:
+        """A new feed: a fresh visit always asks upstream again (so retention checks and
+        audits every visit), while reconnects of the same visit resume from its log."""
         self._expire()
         key = (user.name, call_id)
-        feed = self._feeds.get(key)
-        if feed is None or (feed.error is not None):
-            feed = CallFeed(call_id, user, purpose)
-            feed.task = asyncio.create_task(self._follow_upstream(feed))
-            self._feeds[key] = feed
+        feed = CallFeed(call_id, user, purpose)
+        feed.task = asyncio.create_task(self._follow_upstream(feed))
+        replaced = self._feeds.get(key)
+        self._feeds[key] = feed
+        if replaced is not None and replaced.followers == 0:
+            self._cancel(replaced)
         return feed
 
     @contextlib.contextmanager
@@ -239,13 +254,20 @@ class CallFeeds:
         finally:
             feed.followers -= 1
             feed.idle_since = self._clock()
+            key = (feed.user.name, feed.call_id)
+            if feed.followers == 0 and self._feeds.get(key) is not feed:
+                self._cancel(feed)  # replaced by a newer visit and now unused
+
+    @staticmethod
+    def _cancel(feed: CallFeed) -> None:
+        if feed.task is not None:
+            feed.task.cancel()
 
     def _expire(self) -> None:
         now = self._clock()
         for key, feed in list(self._feeds.items()):
             if feed.followers == 0 and now - feed.idle_since > self._linger_s:
-                if feed.task is not None:
-                    feed.task.cancel()
+                self._cancel(feed)
                 del self._feeds[key]
 
     async def close(self) -> None:

@@ -558,15 +558,19 @@ async def call_events(request: web.Request) -> web.StreamResponse:
         return json_error(grpc_status(exc), exc.details() or exc.code().name)
     if call is None:
         return json_error(404, "call not found")
-    feed = console.calls.open(user, call_id, LIVE_PURPOSE if call.live else PAST_PURPOSE)
     last_event_id = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
-    after = feed.parse_last_event_id(last_event_id)
+    resumed = console.calls.resumable(user, call_id, last_event_id)
+    if resumed is not None:
+        feed, after = resumed
+    else:
+        feed = console.calls.open(user, call_id, LIVE_PURPOSE if call.live else PAST_PURPOSE)
+        after = None
     SSE_CLIENTS.add(1, {"stream": "call"})
     try:
         with console.calls.attached(feed):
             async with sse_response(request) as sse:
                 if after is None:
-                    # A first visit, or a feed the gateway no longer has: start the page over.
+                    # A new visit, or a feed the gateway no longer has: start the page over.
                     await sse.send("{}", event="reset", id=feed.event_id(0))
                     after = 0
                 async for number, name, data in feed.follow(after):
