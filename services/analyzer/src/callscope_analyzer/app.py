@@ -29,11 +29,11 @@ from callscope_core.topics import (
     TRANSCRIPTS,
 )
 
-from .domain.categories import CATEGORIES_DATA, CategoryModel
+from .domain.categories import CATEGORIES_DATA, CategoryMatch, CategoryModel
 from .domain.escalation import find_human_requests
 from .domain.keywords import default_keywords
 from .domain.rules import AlertDecision, CallState, UtteranceRecord, evaluate
-from .domain.sentiment import SentimentModel
+from .domain.sentiment import Sentiment, SentimentModel
 from .domain.summary import default_scorecard, live_sentiment, summarize
 from .purge import purge_handler
 from .rule_overrides import LiveRules, RuleOverrideStore
@@ -222,12 +222,10 @@ class TranscriptAnalyzer:
                 segment.start_ms,
                 segment.end_ms,
             )
-        call_known = await self._store.call_known(segment.call_id)
-        if call_known:
-            # Transcription lags the call: if it already ended, its summary waits for this.
-            await self._store.postpone_summary(
-                segment.call_id, self._summary_quiet_s, self._summary_max_wait_s
-            )
+        # Transcription lags the call: if it already ended, its summary waits for this final.
+        call_known = await self._store.touch_call(
+            segment.call_id, self._summary_quiet_s, self._summary_max_wait_s
+        )
         if not call_known:
             self._rejected.add(1, {"reason": "unknown_call"})
             log.warning(
@@ -235,10 +233,11 @@ class TranscriptAnalyzer:
                 " its CallStarted arrives",
                 segment.call_id,
             )
-        [sentiment] = await asyncio.to_thread(self._sentiment.score, [text])
-        matches = await asyncio.to_thread(self._categories.classify, text, language)
-        found = self._keywords.match(text, language)
-        phrases = find_human_requests(text, language) if channel == "customer" else []
+        # One hop to a worker thread for all the CPU work (the text is embedded once: the
+        # sentiment model keeps its last embedding for the category model).
+        sentiment, matches, found, phrases = await asyncio.to_thread(
+            self._analyse_text, text, language, channel
+        )
         categories = [m.name for m in matches]
         await self._store.save_utterance(
             call_id=segment.call_id,
@@ -273,17 +272,32 @@ class TranscriptAnalyzer:
             end_ms=segment.end_ms,
             language=segment.language,
         )
-        await self._producer.publish(ANALYSIS, segment.call_id, analysis)
+        publishing = asyncio.ensure_future(
+            self._producer.publish(ANALYSIS, segment.call_id, analysis)
+        )
         self._feeds.call_update(segment.call_id, supervisor_pb2.CallUpdate(transcript=segment))
         self._feeds.call_update(segment.call_id, supervisor_pb2.CallUpdate(analysis=analysis))
-        if call_known:
-            await self.evaluate_rules(segment.call_id, segment.version, published_s)
+        try:
+            if call_known:  # the alert does not wait for the analysis' acknowledgement
+                await self.evaluate_rules(segment.call_id, segment.version, published_s)
+        finally:
+            await publishing  # both are out before the offset is committed
+
+    def _analyse_text(
+        self, text: str, language: str | None, channel: str
+    ) -> tuple[Sentiment, list[CategoryMatch], dict[str, list[str]], list[str]]:
+        [sentiment] = self._sentiment.score([text])
+        matches = self._categories.classify(text, language)
+        found = self._keywords.match(text, language)
+        phrases = find_human_requests(text, language) if channel == "customer" else []
+        return sentiment, matches, found, phrases
 
     async def call_state(self, call_id: str) -> CallState:
         state = CallState(call_id)
-        for row in await self._store.utterance_rows(call_id):
+        utterances, alerts = await self._store.call_rows(call_id)
+        for row in utterances:
             state.add_utterance(utterance_record(row))
-        for row in await self._store.published_alert_keys(call_id):
+        for row in alerts:
             state.restore_alert(row["alert_key"], row["kind"], row["at_ms"])
         return state
 

@@ -118,10 +118,44 @@ class AnalyzerStore:
             )
             return cur.rowcount > 0
 
-    async def call_known(self, call_id: str) -> bool:
+    async def touch_call(self, call_id: str, quiet_s: float, max_wait_s: float) -> bool:
+        """For a new final: whether the call is known (CallStarted seen), and if it already
+        ended, its summary waits for the transcripts to be quiet again (one round trip)."""
         async with self._pool.connection() as conn:
-            cur = await conn.execute("SELECT 1 FROM analyzer.calls WHERE call_id = %s", (call_id,))
-            return await cur.fetchone() is not None
+            cur = await conn.execute(
+                """
+                WITH touched AS (
+                    UPDATE analyzer.calls SET
+                        summary_due_at = CASE WHEN summarized_at IS NULL
+                            THEN least(now() + make_interval(secs => %(quiet)s),
+                                       greatest(ended_at + make_interval(secs => %(max)s), now()))
+                            ELSE now() + make_interval(secs => %(quiet)s) END,
+                        summarized_at = NULL
+                    WHERE call_id = %(call)s AND ended_at IS NOT NULL
+                    RETURNING 1)
+                SELECT EXISTS (SELECT 1 FROM analyzer.calls WHERE call_id = %(call)s) AS known
+                """,
+                {"quiet": quiet_s, "max": max_wait_s, "call": call_id},
+            )
+            row = await cur.fetchone()
+            return bool(row and row["known"])
+
+    async def call_rows(
+        self, call_id: str
+    ) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+        """What the rules rebuild a call from: its utterances and its published alert keys."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT * FROM analyzer.utterances WHERE call_id = %s ORDER BY start_ms",
+                (call_id,),
+            )
+            utterances = list(await cur.fetchall())
+            cur = await conn.execute(
+                "SELECT alert_key, kind, at_ms FROM analyzer.alerts WHERE call_id = %s"
+                " AND alert_key IS NOT NULL AND published_at IS NOT NULL",
+                (call_id,),
+            )
+            return utterances, list(await cur.fetchall())
 
     async def update_live_sentiment(
         self, call_id: str, score: float | None, label: str, categories: list[str]
@@ -261,23 +295,6 @@ class AnalyzerStore:
             await conn.execute(
                 "UPDATE analyzer.alerts SET published_at = now() WHERE alert_id = %s", (alert_id,)
             )
-
-    async def utterance_rows(self, call_id: str) -> list[dict[str, object]]:
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT * FROM analyzer.utterances WHERE call_id = %s ORDER BY start_ms",
-                (call_id,),
-            )
-            return list(await cur.fetchall())
-
-    async def published_alert_keys(self, call_id: str) -> list[dict[str, object]]:
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT alert_key, kind, at_ms FROM analyzer.alerts WHERE call_id = %s"
-                " AND alert_key IS NOT NULL AND published_at IS NOT NULL",
-                (call_id,),
-            )
-            return list(await cur.fetchall())
 
     async def save_summary(
         self, call_id: str, version: int, summary: dict[str, object], qa_score: float | None

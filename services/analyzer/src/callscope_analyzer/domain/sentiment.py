@@ -144,6 +144,7 @@ class SentimentModel:
         self._encoder = encoder
         self._head = head
         self._lock = threading.Lock()  # the C engine's thread-safety is undocumented
+        self._last: tuple[str, np.ndarray] | None = None  # (text, embedding), see embed()
 
     @classmethod
     def load(cls, cache_dir: Path | None = None) -> SentimentModel:
@@ -162,9 +163,18 @@ class SentimentModel:
         return cls(encoder, train_logistic_regression(features, targets))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Raw L2-normalized embeddings (n, 384), as the classifier sees them."""
+        """Raw L2-normalized embeddings (n, 384), as the classifier sees them.
+
+        The last single text's embedding is kept: the analyzer scores an utterance and then
+        classifies its categories with the same encoder, which would embed it twice."""
+        texts = list(texts)
         with self._lock:
-            return _embed(self._encoder, list(texts))
+            if len(texts) == 1 and self._last is not None and self._last[0] == texts[0]:
+                return self._last[1].copy()
+            vectors = _embed(self._encoder, texts)
+            if len(texts) == 1:
+                self._last = (texts[0], vectors.copy())
+            return vectors
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """(n, 3) class probabilities in :data:`LABELS` order."""
