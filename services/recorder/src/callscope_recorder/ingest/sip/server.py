@@ -139,7 +139,13 @@ def minimal_error_response(data: bytes, status: int, reason: str) -> bytes | Non
         return None
     safe_reason = re.sub(r"[^\x20-\x7e]", "?", reason)[:120]
     head = f"SIP/2.0 {status} {safe_reason}".encode()
-    return b"\r\n".join([head, *lines, b"Content-Length: 0", b"", b""])
+    reply = b"\r\n".join([head, *lines, b"Content-Length: 0", b"", b""])
+    # Echoed garbage makes a garbage response: send only what a SIP peer can parse.
+    try:
+        parse_message(reply)
+    except SipParseError:
+        return None
+    return reply
 
 
 # One read from a TCP connection; the framer bounds a message at MAX_MESSAGE_BYTES anyway.
