@@ -209,7 +209,8 @@ async def run_step(
     sipp_rc = sipp.returncode
 
     def all_stored(messages: list[Any]) -> bool:
-        return sum(isinstance(m, events_pb2.RecordingStored) for m in messages) >= n
+        # Distinct calls: without idempotence a retried publish can deliver an event twice.
+        return len({m.call_id for m in messages if isinstance(m, events_pb2.RecordingStored)}) >= n
 
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(120):
@@ -219,9 +220,12 @@ async def run_step(
 
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
-            "SELECT call_id, media_stats FROM recorder.calls WHERE started_at >= to_timestamp(%s)",
+            "SELECT call_id, media_stats, state FROM recorder.calls"
+            " WHERE started_at >= to_timestamp(%s)",
             (step_started - 1,),
         ).fetchall()
+    stored_rows = sum(1 for _, _, state in rows if state == "stored")
+    rows = [(call_id, stats) for call_id, stats, _ in rows]
     step_calls = {call_id for call_id, _ in rows}
     ended = {
         m.call_id: m
@@ -257,8 +261,9 @@ async def run_step(
         "sipp_rate_per_s": rate,
         "sipp_exit": sipp_rc,
         "calls_recorded": len(rows),
-        "calls_stored": len(stored),
-        "calls_failed": n - len(stored),
+        "calls_stored": stored_rows,
+        "recording_stored_events": len(stored),
+        "calls_failed": n - stored_rows,
         "packets_expected": expected,
         "packets_received": received,
         "packets_lost": lost,
