@@ -198,6 +198,7 @@ async def test_a_redelivered_call_never_double_counts_or_repeats_an_alert(rig: R
     kinds = await rig.alerts_on_topic()
     assert {"human_request", "legal_threat"} <= set(kinds)
     assert len(kinds) == len(set(kinds)) == len(first_alerts)
+    assert {a.rule_version for a in rig.published_alerts if a.call_id == rig.call_id} == {"yaml"}
 
     # The whole call again (a consumer restart before its commit), in another order.
     for segment in reversed(segments):

@@ -91,6 +91,7 @@ async def test_running_analyzer_applies_overrides_after_its_reload_interval(
     live = LiveRules(store, ttl_s=5.0, clock=clock)
     rules = await live.current()
     assert rules.get("legal_threat").enabled  # type: ignore[union-attr]
+    assert live.version == "yaml"
     assert [d.rule for d in evaluate(threat_call(), 7000, rules)] == ["legal_threat"]
 
     await store.put("legal_threat", {"enabled": False}, "ops@example")
@@ -102,11 +103,14 @@ async def test_running_analyzer_applies_overrides_after_its_reload_interval(
     assert rules.get("negative_streak").params["count"] == 5  # type: ignore[union-attr]
     assert rules.get("negative_streak").params["max_score"] == -0.2  # type: ignore[union-attr]
     assert evaluate(threat_call(), 7000, rules) == []
+    with_overrides = live.version
+    assert with_overrides.startswith("yaml+")
 
     # A bad override that reached the table (not through the CLI) is ignored, not fatal.
     await store.put("shouting", {"severity": "apocalyptic"}, "someone")
     clock.now += 5.0
     assert await live.current() is rules
+    assert live.version == with_overrides
     await store.delete("shouting")
     await store.delete("legal_threat")
     clock.now += 5.0

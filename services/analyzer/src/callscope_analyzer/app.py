@@ -363,6 +363,7 @@ class TranscriptAnalyzer:
             ],
         )
         alert.raised_at.GetCurrentTime()
+        alert.rule_version = self._rules.version
         await self._producer.publish(ALERTS, call_id, alert)
         ALERTS_RAISED.add(1, {"rule": decision.rule, "severity": decision.severity})
         if trigger_published_s is not None:

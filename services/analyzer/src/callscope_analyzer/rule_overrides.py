@@ -9,6 +9,7 @@ stop alerting.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -113,6 +114,7 @@ class LiveRules:
         self._rules = self.build({})
         self._loaded_at: float | None = None
         self._applied: dict[str, dict[str, Any]] = {}
+        self.version = self._version({})
 
     def build(self, stored: Mapping[str, Mapping[str, Any]]) -> RuleSet:
         """YAML, then the service's settings, then the stored overrides (raises
@@ -121,6 +123,15 @@ class LiveRules:
             overrides=merge_overrides(self._settings_overrides, stored),
             flagged_categories=self._flagged,
         )
+
+    def _version(self, stored: Mapping[str, Mapping[str, Any]]) -> str:
+        """Which rules raised an alert (SupervisorAlert.rule_version): "yaml" alone, or
+        "yaml+" and a digest of the overrides in force."""
+        layers = merge_overrides(self._settings_overrides, stored)
+        if not layers:
+            return "yaml"
+        digest = hashlib.sha256(json.dumps(layers, sort_keys=True).encode()).hexdigest()[:12]
+        return f"yaml+{digest}"
 
     async def current(self) -> RuleSet:
         now = self._clock()
@@ -137,6 +148,7 @@ class LiveRules:
         if stored != self._applied:
             try:
                 self._rules = self.build(stored)
+                self.version = self._version(stored)
                 log.info("alert rules reloaded with overrides for %s", sorted(stored) or "none")
             except RuleConfigError as exc:
                 log.error("alert-rule overrides ignored, last good rules kept: %s", exc)
