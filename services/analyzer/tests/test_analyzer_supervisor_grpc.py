@@ -62,6 +62,7 @@ class Replica:
 @dataclass
 class World:
     store: AnalyzerStore
+    producer: EventProducer
     engine: RetentionEngine
     clock: Clock
     replicas: list[Replica]
@@ -162,7 +163,7 @@ async def _wait_listening(consumer: EventConsumer) -> None:
     partition (its position is then fixed); the lag gauge is filled at that point."""
     async with asyncio.timeout(30):
         await consumer.assigned.wait()
-        while len([k for k in consumer.lag if k[0] == ALERTS.name]) < ALERTS.partitions:
+        while len(consumer.lag) < ALERTS.partitions + CALL_EVENTS.partitions:
             await asyncio.sleep(0.1)
 
 
@@ -170,7 +171,7 @@ async def _wait_listening(consumer: EventConsumer) -> None:
 async def world(postgres_url: str, core_settings: CoreSettings) -> AsyncIterator[World]:
     await migrate(postgres_url, "analyzer", "callscope_analyzer")
     await migrate(postgres_url, "retention", "callscope_retention")
-    await ensure_topics(core_settings, [ALERTS, DEADLETTER])
+    await ensure_topics(core_settings, [ALERTS, CALL_EVENTS, DEADLETTER])
     pool = await open_pool(postgres_url, 8)
     producer = EventProducer(core_settings, "analyzer-test")
     await producer.start()
@@ -192,7 +193,7 @@ async def world(postgres_url: str, core_settings: CoreSettings) -> AsyncIterator
     stop = asyncio.Event()
     servers, channels, tasks, replicas = [], [], [], []
     for n in range(2):  # two analyzer replicas behind the same topic
-        feeds = LiveFeeds()
+        feeds = LiveFeeds(queue_of=SupervisorQueries(pool).queue_of)
         server, target = await _serve(
             supervisor_pb2_grpc.add_SupervisorServicer_to_server,
             make_service(retention_target, feeds),
@@ -201,8 +202,8 @@ async def world(postgres_url: str, core_settings: CoreSettings) -> AsyncIterator
             core_settings,
             f"analyzer-{n}",
             f"callscope-analyzer-feed-test-{uuid.uuid4().hex[:8]}",
-            [ALERTS],
-            feeds.on_alerts_event,
+            [ALERTS, CALL_EVENTS],
+            feeds.on_broadcast_event,
             producer,
             auto_offset_reset="latest",
         )
@@ -215,7 +216,9 @@ async def world(postgres_url: str, core_settings: CoreSettings) -> AsyncIterator
     try:
         for replica in replicas:
             await _wait_listening(replica.consumer)
-        yield World(AnalyzerStore(pool), engine, clock, replicas, retention_target, make_service)
+        yield World(
+            AnalyzerStore(pool), producer, engine, clock, replicas, retention_target, make_service
+        )
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -529,3 +532,26 @@ async def test_search_calls_filters_newest_first(world: World) -> None:
         backwards = supervisor_pb2.SearchCallsRequest(started_from=end, started_to=start)
         await stub.SearchCalls(backwards)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_every_replica_floor_hears_calls_another_replica_analyses(world: World) -> None:
+    """A call's CallStarted/CallEnded reach one analyzer replica's handler; the floors of the
+    others learn of them from callscope.call.events all the same."""
+    queue = world.cid("q")
+    call_id = world.cid("elsewhere")
+    floor = world.replicas[1].stub.WatchFloor(
+        supervisor_pb2.WatchFloorRequest(queues=[queue]), timeout=30
+    )
+    await _until_watching(world.replicas[1].feeds.floor, "*")
+    started = events_pb2.CallStarted(call_id=call_id, queue=queue)
+    await world.producer.publish(CALL_EVENTS, call_id, started)
+    await world.store.upsert_call(call_id, queue, "agent-7", "en")  # as replica A would
+    async with asyncio.timeout(15):
+        first = await floor.read()
+    assert first.call_started.call_id == call_id
+    ended = events_pb2.CallEnded(call_id=call_id, duration_ms=5000)
+    await world.producer.publish(CALL_EVENTS, call_id, ended)
+    async with asyncio.timeout(15):
+        second = await floor.read()
+    assert second.call_ended.call_id == call_id  # filtered in: its queue was looked up
+    floor.cancel()

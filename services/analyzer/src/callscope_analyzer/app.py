@@ -454,7 +454,7 @@ async def run(core: CoreSettings, settings: AnalyzerSettings, stop: asyncio.Even
             flagged_categories=categories.flagged,
             ttl_s=settings.rules_reload_s,
         )
-        feeds = LiveFeeds()
+        feeds = LiveFeeds(queue_of=SupervisorQueries(rt.db).queue_of)
         analyzer = TranscriptAnalyzer(
             AnalyzerStore(rt.db),
             rt.producer,
@@ -476,15 +476,16 @@ async def run(core: CoreSettings, settings: AnalyzerSettings, stop: asyncio.Even
         rt.add_consumer(
             "callscope-analyzer-retention", [RETENTION_COMMANDS], purge_handler(rt.db, rt.producer)
         )
-        # Every replica hears every acknowledgement (and alerts raised by other replicas): a
-        # group of its own, from the latest offset, so each one tells its own watchers.
+        # Every replica hears every acknowledgement, and the alerts, starts and ends of calls
+        # other replicas analyse: a group of its own, from the latest offset, so each one
+        # tells its own watchers.
         rt.consumers.append(
             EventConsumer(
                 core,
                 rt.name,
                 f"callscope-analyzer-feed-{uuid.uuid4().hex[:12]}",
-                [ALERTS],
-                feeds.on_alerts_event,
+                [ALERTS, CALL_EVENTS],
+                feeds.on_broadcast_event,
                 dead_letters=rt.producer,
                 auto_offset_reset="latest",
             )

@@ -371,6 +371,10 @@ class SupervisorQueries:
             (call_id,),
         )
 
+    async def queue_of(self, call_id: str) -> str:
+        rows = await self._all("SELECT queue FROM analyzer.calls WHERE call_id = %s", (call_id,))
+        return str(rows[0]["queue"]) if rows else ""
+
     async def summary(self, call_id: str) -> dict[str, object] | None:
         rows = await self._all(
             "SELECT summary FROM analyzer.summaries WHERE call_id = %s"

@@ -20,7 +20,7 @@ import logging
 import math
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -70,8 +70,13 @@ class FloorItem:
 class LiveFeeds:
     """Where the analyzer publishes what it produces, for watchers of a call or of the floor."""
 
-    def __init__(self, remembered_alerts: int = 10_000) -> None:
+    def __init__(
+        self,
+        remembered_alerts: int = 10_000,
+        queue_of: Callable[[str], Awaitable[str]] | None = None,
+    ) -> None:
         self.calls: Topic[supervisor_pb2.CallUpdate] = Topic()
+        self._queue_of = queue_of  # a call's queue, for CallEnded (which does not carry it)
         self.floor: Topic[FloorItem] = Topic()
         # Alerts this replica already pushed to its watchers: the copy that comes back from
         # callscope.alerts is not pushed twice (bounded, oldest forgotten first).
@@ -102,13 +107,24 @@ class LiveFeeds:
         self.call_update(ack.call_id, supervisor_pb2.CallUpdate(acknowledged=ack))
         self.floor_update(ack.queue, ack.call_id, supervisor_pb2.FloorUpdate(acknowledged=ack))
 
-    async def on_alerts_event(self, event: ConsumedEvent) -> None:
-        """Handler for this replica's own consumer of callscope.alerts."""
+    async def on_broadcast_event(self, event: ConsumedEvent) -> None:
+        """Handler for this replica's own consumer of callscope.alerts and
+        callscope.call.events: whichever replica analyses a call, every replica's floor and
+        call watchers hear of its start, end, alerts and acknowledgements (a watcher drops
+        what it already got from this replica's own work)."""
         message = event.message
         if isinstance(message, events_pb2.AlertAcknowledged):
             self.acknowledged(message)
         elif isinstance(message, events_pb2.SupervisorAlert):
             self.alert(message)  # raised by another replica (ours are already pushed)
+        elif isinstance(message, events_pb2.CallStarted):
+            update = supervisor_pb2.FloorUpdate(call_started=message)
+            self.floor_update(message.queue, message.call_id, update)
+        elif isinstance(message, events_pb2.CallEnded):
+            queue = await self._queue_of(message.call_id) if self._queue_of else ""
+            self.floor_update(
+                queue, message.call_id, supervisor_pb2.FloorUpdate(call_ended=message)
+            )
 
 
 ALL_QUEUES = "*"
