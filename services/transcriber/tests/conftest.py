@@ -63,3 +63,32 @@ def base_model_dir(models_dir: Path) -> Path:
     """whisper-base installed once per session (a 145 MB copy), shared by all model tests."""
     _require_weights("whisper-base")
     return install_model("whisper-base", models_dir)
+
+
+SPEECH = Path(__file__).resolve().parents[3] / "tests" / "data" / "speech"
+
+
+@pytest.fixture(scope="session")
+def tiny_en_model_dir(models_dir: Path) -> Path:
+    _require_weights("whisper-tiny.en")
+    return install_model("whisper-tiny.en", models_dir)
+
+
+@pytest.fixture(scope="session")
+def speech_dir() -> Path:
+    """The committed multilingual test speech (tools/make_speech_audio.py)."""
+    return SPEECH
+
+
+@pytest.fixture(scope="session")
+def speech_pcm() -> Callable[[str, int], bytes]:
+    """PCM16LE 8 kHz (telephone band) of sentence ``n`` (1-based) of a language's dialogue."""
+
+    def read(language: str, n: int) -> bytes:
+        import soundfile
+
+        frames, rate = soundfile.read(SPEECH / language / f"{n:02d}_8k.flac", dtype="int16")
+        assert rate == 8000
+        return frames.astype("<i2").tobytes()
+
+    return read

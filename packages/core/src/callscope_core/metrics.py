@@ -233,6 +233,22 @@ TRANSCRIBER_UTTERANCES = declare(
     ("channel", "result"),
     service="transcriber",
 )
+TRANSCRIBER_DEGRADED = declare(
+    "callscope.transcriber.degraded",
+    Kind.COUNTER,
+    "{event}",
+    "TranscriptionDegraded events by level: partials_skipped, deferred (left to the post-call"
+    " pass), recovered.",
+    ("level",),
+    service="transcriber",
+)
+TRANSCRIBER_BACKLOG = declare(
+    "callscope.transcriber.backlog",
+    Kind.GAUGE,
+    "s",
+    "Audio of live utterances cut and waiting for the model (the back-pressure measure).",
+    service="transcriber",
+)
 
 # -- analyzer ------------------------------------------------------------------------------
 ANALYZER_ALERT_LATENCY = declare(

@@ -21,6 +21,12 @@ SAMPLE_RATE = 16000
 NO_SPEECH_PROB_MAX = 0.6
 AVG_LOGPROB_MIN = -1.0
 COMPRESSION_RATIO_MAX = 2.4
+# Tokens a decode may produce per second of audio (fast Chinese speech is about 10): a cap
+# that stops a repetition loop early instead of after Whisper's 448 tokens.
+MAX_TOKENS_PER_S = 16
+MAX_TOKENS = 400  # Whisper's context is 448 tokens, prompt included
+# Decoding temperatures tried in turn while a result fails the two checks above (Whisper's).
+TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 # Below this RMS level an utterance is at most faint speech, so the phrases Whisper is known to
 # produce on silence or noise (learnt from subtitle credits) are taken as hallucinations.
 LOW_ENERGY_DBFS = -40.0
@@ -185,6 +191,12 @@ class WhisperEngine:
             raise ValueError(f"languages not supported by Whisper: {sorted(unsupported)}")
         self._lock = threading.Lock()
 
+    def warm_up(self) -> None:
+        """One decode of a second of faint noise: the first real utterance is not slowed by
+        CTranslate2's lazy initialisation."""
+        noise = np.random.default_rng(0).normal(0, 1e-3, SAMPLE_RATE).astype(np.float32)
+        self.transcribe(noise, self.languages[0], temperature_fallback=False)
+
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         """Most probable of ``languages`` and its probability (Whisper's own pick is unreliable
         on short utterances). The encoding is kept, so transcribing the same audio next is cheap.
@@ -194,8 +206,22 @@ class WhisperEngine:
         with self._lock:
             return self._detect_locked(np.asarray(audio, dtype=np.float32))
 
-    def transcribe(self, audio: np.ndarray, language: str | None = None) -> Transcription | None:
-        """Transcribes one utterance (float32 16 kHz mono); None when it holds no real speech."""
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        language: str | None = None,
+        *,
+        beam_size: int | None = None,
+        word_timestamps: bool = True,
+        temperature_fallback: bool = True,
+    ) -> Transcription | None:
+        """Transcribes one utterance (float32 16 kHz mono); None when it holds no real speech.
+
+        ``beam_size`` overrides the engine's (the post-call pass uses a wider beam on the same
+        model). Partials skip ``word_timestamps`` (an extra alignment pass) and the
+        ``temperature_fallback`` (up to five more decodes when the first one looks unreliable):
+        they are provisional, and must be quick.
+        """
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim != 1:
             raise ValueError("audio must be mono: a 1-D float32 array at 16 kHz")
@@ -203,7 +229,13 @@ class WhisperEngine:
             return None  # under 100 ms: nothing Whisper could read
         with self._lock:
             try:
-                return self._transcribe_locked(audio, language)
+                return self._transcribe_locked(
+                    audio,
+                    language,
+                    beam_size or self.beam_size,
+                    word_timestamps,
+                    TEMPERATURES if temperature_fallback else (0.0,),
+                )
             finally:
                 self._model.forget_encoding()  # type: ignore[attr-defined]
 
@@ -224,7 +256,14 @@ class WhisperEngine:
         best = max(allowed, key=lambda lang: allowed[lang])
         return best, float(allowed[best])
 
-    def _transcribe_locked(self, audio: np.ndarray, language: str | None) -> Transcription | None:
+    def _transcribe_locked(
+        self,
+        audio: np.ndarray,
+        language: str | None,
+        beam_size: int,
+        word_timestamps: bool,
+        temperatures: tuple[float, ...],
+    ) -> Transcription | None:
         if not self.multilingual:
             language, language_probability = "en", 1.0
         elif language is None:
@@ -235,8 +274,10 @@ class WhisperEngine:
         segments, _info = self._model.transcribe(
             audio,
             language=language,
-            beam_size=self.beam_size,
-            word_timestamps=True,
+            beam_size=beam_size,
+            word_timestamps=word_timestamps,
+            temperature=list(temperatures),
+            max_new_tokens=min(int(24 + MAX_TOKENS_PER_S * len(audio) / SAMPLE_RATE), MAX_TOKENS),
             vad_filter=False,  # the segmenter already cut the audio at pauses
             condition_on_previous_text=False,  # utterances are independent; avoids loops
             no_speech_threshold=NO_SPEECH_PROB_MAX,

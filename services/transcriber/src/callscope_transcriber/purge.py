@@ -35,6 +35,14 @@ class TranscriptPurger:
             sql.SQL("DELETE FROM transcriber.utterances WHERE call_id = ANY(%s) RETURNING call_id"),
             call_ids,
         )
+        # Bookkeeping of the live and post-call paths holds no text, but goes with the call.
+        for table in ("live_channels", "calls"):
+            await conn.execute(
+                sql.SQL("DELETE FROM transcriber.{} WHERE call_id = ANY(%s)").format(
+                    sql.Identifier(table)
+                ),
+                (list(call_ids),),
+            )
         return [
             PurgeOutcome(c, DELETED, rows_deleted=rows[c])
             if rows.get(c)

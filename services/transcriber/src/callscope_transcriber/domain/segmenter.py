@@ -156,6 +156,15 @@ class UtteranceSegmenter:
             return None
         return self._utterance(0, len(self._buf))
 
+    @property
+    def pending_from_ms(self) -> int | None:
+        """Channel position of the oldest audio not yet emitted nor judged silent (None before
+        any audio). Audio before it is no longer needed: a restart may resume from here."""
+        if self._in_pos is None:
+            return None
+        held_back = max(self._in_pos - _HALF_TAPS, 0) // _IN_PER_MS  # in the upsampler
+        return min(self._buf_start // _OUT_PER_MS, held_back)
+
     # -- internals ----------------------------------------------------------------------------
 
     def _append(self, x: np.ndarray) -> None:
