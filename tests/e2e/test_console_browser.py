@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import yaml
@@ -193,7 +194,8 @@ def test_a_live_escalation_call_followed_on_the_console(
     row = floor.locator(f'tr.call-row[data-call-id="{call_id}"]')
     row.wait_for(timeout=20_000)
     cells = row.locator("td").all_inner_texts()
-    assert cells[0] and cells[2] == "billing"
+    agent = cells[0]
+    assert agent and cells[2] == "billing"
     assert "•" in cells[1] and "612345" not in cells[1], cells  # the number is masked
 
     # The call view: its transcript starts while the call goes on (and grows: checked at the end).
@@ -299,6 +301,11 @@ def test_a_live_escalation_call_followed_on_the_console(
     result.wait_for(timeout=20_000)
     assert result.locator("mark").count() >= 1
     search.screenshot(path=str(SCREENSHOTS / "search.png"), full_page=True)
+    # By agent and date (Supervisor.SearchCalls), the filters read from the page's address.
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    search.goto(f"{site.url}/search?agent={quote(agent)}&from={today}&to={today}")
+    search.locator(f'tr.result[data-call-id="{call_id}"]').wait_for(timeout=20_000)
+    assert search.input_value("#search-agent") == agent
     result.locator("a").first.click()
     search.wait_for_url(f"**/calls/{call_id}")
     for context in (billing, admin, support):
