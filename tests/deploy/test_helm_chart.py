@@ -863,9 +863,7 @@ def test_chart_lists_the_models_the_image_can_install() -> None:
 
 def _transcriber_group() -> str:
     """The consumer group that reads the audio segments (the lag that matters for scaling)."""
-    source = inspect.getsource(importlib.import_module("callscope_transcriber.app"))
-    [group] = re.findall(r'add_consumer\(\s*"([^"]+)",\s*\[AUDIO_SEGMENTS\]', source)
-    return group
+    return importlib.import_module("callscope_transcriber.app").LIVE_GROUP
 
 
 def test_keda_scales_the_transcriber_on_its_consumer_lag(chart: Any) -> None:
