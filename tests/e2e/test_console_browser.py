@@ -197,6 +197,14 @@ def test_a_live_escalation_call_followed_on_the_console(
     agent = cells[0]
     assert agent and cells[2] == "billing"
     assert "•" in cells[1] and "612345" not in cells[1], cells  # the number is masked
+    # The duration ticks in the page (no polling of the server: a local timer).
+    duration = row.locator("td.duration")
+    first_duration = duration.inner_text()
+    floor.wait_for_function(
+        f"(document.querySelector('tr[data-call-id=\"{call_id}\"] td.duration') || "
+        f"{{textContent: 'gone'}}).textContent !== {json.dumps(first_duration)}",
+        timeout=5_000,
+    )
 
     # The call view: its transcript starts while the call goes on (and grows: checked at the end).
     view = billing.new_page()
