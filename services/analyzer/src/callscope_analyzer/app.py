@@ -306,8 +306,12 @@ class TranscriptAnalyzer:
     ) -> None:
         state = await self.call_state(call_id)
         rules = await self._rules.current()
-        for decision in evaluate(state, state.last_end_ms(version), rules, version=version):
-            await self._raise(state, call_id, decision, trigger_published_s)
+        # A later transcript version (the post-call pass) of a call that had a live one
+        # improves the record but does not page supervisors again about the same words.
+        judged_live = any(v < version for v in state.versions())
+        if not judged_live:
+            for decision in evaluate(state, state.last_end_ms(version), rules, version=version):
+                await self._raise(state, call_id, decision, trigger_published_s)
         live = live_sentiment(state, version)
         changed = await self._store.update_live_sentiment(
             call_id, live.score, live.label, list(live.categories)

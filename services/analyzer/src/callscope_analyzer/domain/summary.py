@@ -258,10 +258,9 @@ def summarize(
         for kind, terms in u.keywords.items():
             if terms:
                 keyword_counts[kind] = keyword_counts.get(kind, 0) + 1
-    alerts = sorted(
-        (a for a in state.alerts.values() if wanted is None or a.version == wanted),
-        key=lambda a: (a.at_ms, a.alert_key),
-    )
+    # Every alert raised on the call, whichever transcript version raised it: a summary of
+    # the post-call transcript still lists what supervisors were alerted to during the call.
+    alerts = sorted(state.alerts.values(), key=lambda a: (a.at_ms, a.alert_key))
     raised_rules = {a.rule for a in alerts}
     components = tuple(_judge(c, timeline, metrics, raised_rules) for c in scorecard.components)
     applicable = [c for c in components if c.passed is not None]
