@@ -52,6 +52,8 @@ _BYTES_PER_MS = SAMPLE_RATE * 2 // 1000
 # Decode time of a live final before any was measured, and the weight of each new measure.
 _FIRST_DECODE_S = 1.0
 _DECODE_EMA = 0.3
+# A queued final starting this close to a partial's start is the same utterance.
+_SAME_UTTERANCE_MS = 300
 # A partial needs this much speech to be worth decoding.
 _MIN_PARTIAL_MS = 500
 
@@ -545,6 +547,7 @@ class LiveTranscriber:
         if level is Level.RECOVERED:
             self._announced.pop(call_id, None)
         DEGRADED.add(1, {"level": level.value})
+        log.info("call %s: transcription %s (%s)", call_id, level.value, reason)
         event = events_pb2.TranscriptionDegraded(
             call_id=call_id,
             level=level.value,
@@ -645,9 +648,27 @@ class LiveTranscriber:
         if self.on_released is not None:
             await self.on_released()
 
+    @staticmethod
+    def _partial_number(state: ChannelState, utterance: Utterance) -> int | None:
+        """The utterance number a partial of ``utterance`` takes, or None when it is stale.
+
+        The worker runs one job at a time and finals go first, so while a partial is decoded
+        no final of its channel can be published. If its utterance ended meanwhile, its FINAL
+        is the only one queued for the channel (same start): the partial still precedes it and
+        takes the same number. Any other queued final means the partial is out of date.
+        """
+        if not state.pending_finals:
+            return state.next_utterance
+        same = abs(state.pending_finals[0] - utterance.start_ms) <= _SAME_UTTERANCE_MS
+        return state.next_utterance if len(state.pending_finals) == 1 and same else None
+
     async def _run_partial(self, job: PartialJob) -> None:
         state = self._channels.get(job.key)
-        if state is None or not self.partials_allowed or state.pending_finals:
+        if (
+            state is None
+            or not self.partials_allowed
+            or self._partial_number(state, job.utterance) is None
+        ):
             self.stats.partials_skipped += 1
             return
         result = await asyncio.to_thread(
@@ -657,13 +678,15 @@ class LiveTranscriber:
             word_timestamps=False,
             temperature_fallback=False,
         )
-        # The utterance may have ended while it was decoded: its FINAL takes the number then.
-        if result is None or self._channels.get(job.key) is not state or state.pending_finals:
+        if result is None or self._channels.get(job.key) is not state:
+            return
+        number = self._partial_number(state, job.utterance)
+        if number is None:
             return
         partial = transcript_segment(
             state.call_id,
             state.channel,
-            state.next_utterance,
+            number,
             LIVE_VERSION,
             job.utterance,
             result,

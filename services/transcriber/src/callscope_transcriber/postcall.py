@@ -1,13 +1,14 @@
-"""The post-call path: after RecordingStored, the whole stored recording again, with the
-post-call model and beam search, published and stored as the call's version 2 (authoritative;
-the live version 1 is kept).
+"""The post-call path: after RecordingStored, the whole stored recording again, with the post-call
+model and beam search, published and stored as the call's version 2 (authoritative; the live
+version 1 is kept).
 
-The recording is stereo (customer left, agent right, 8 kHz 16-bit, FLAC or WAV). Each channel
-is cut at pauses by the same VAD segmenter as the live path; each utterance goes through the
-shared work queue at the lowest priority, so live calls keep their latency. Idempotent: finals
-are keyed (call, channel, utterance_no, 2); a call whose pass completed is skipped when its
-event is redelivered, and a pass cut short by a crash runs again and publishes only the finals
-that were not published.
+The call's language comes from its CallStarted (routing) when known, else it is detected per
+utterance. The recording is stereo (customer left, agent right, 8 kHz 16-bit, FLAC or WAV).
+Each channel is cut at pauses by the same VAD segmenter as the live path; each utterance goes
+through the shared work queue at the lowest priority, so live calls keep their latency.
+Idempotent: finals are keyed (call, channel, utterance_no, 2); a call whose pass completed is
+skipped when its event is redelivered, and a pass cut short by a crash runs again and publishes
+only the finals that were not published.
 """
 
 from __future__ import annotations
@@ -85,6 +86,10 @@ class PostCallTranscriber:
 
     async def on_event(self, event: ConsumedEvent) -> None:
         message = event.message
+        if isinstance(message, events_pb2.CallStarted):
+            if message.call_id and message.language:  # routing knows it: no detection needed
+                await self._store.set_call_language(message.call_id, message.language)
+            return
         if not isinstance(message, events_pb2.RecordingStored):
             return
         if not message.call_id or not message.object_key:
@@ -104,6 +109,7 @@ class PostCallTranscriber:
             log.warning("call %s: recording %s not found; no version 2", call_id, object_key)
             return 0
         channels = await asyncio.to_thread(decode_recording, data)
+        language = await self._store.call_language(call_id)  # None: detected per utterance
         published = 0
         audio_ms = 0
         for channel, pcm in channels.items():
@@ -113,7 +119,7 @@ class PostCallTranscriber:
             for utterance in utterances:
                 future: asyncio.Future = asyncio.get_running_loop().create_future()
                 self._live.queue.put_batch(
-                    BatchJob(self._engine, utterance.audio, None, self._beam_size, future)
+                    BatchJob(self._engine, utterance.audio, language, self._beam_size, future)
                 )
                 result = await future
                 if result is None:

@@ -99,10 +99,16 @@ def error_rate(references: list[str], hypotheses: list[str], language: str) -> f
 
 
 def evaluate(
-    engine: WhisperEngine, clips: list[Clip], band: str, *, beam_size: int | None = None
+    engine: WhisperEngine,
+    clips: list[Clip],
+    band: str,
+    *,
+    language: str | None = None,
+    beam_size: int | None = None,
 ) -> Score:
-    """Transcribes every clip with language detection (restricted to the engine's languages)."""
-    language = clips[0].language
+    """Transcribes every clip: in ``language`` (from call metadata) when given, else with
+    language detection restricted to the engine's languages."""
+    spoken = clips[0].language
     hypotheses: list[str] = []
     detected_ok = 0
     audio_s = decode_s = 0.0
@@ -110,15 +116,15 @@ def evaluate(
         audio = clip.audio(band)
         audio_s += len(audio) / 16000
         started = time.perf_counter()
-        result = engine.transcribe(audio, beam_size=beam_size)
+        result = engine.transcribe(audio, language, beam_size=beam_size)
         decode_s += time.perf_counter() - started
         hypotheses.append(result.text if result else "")
-        detected_ok += int(result is not None and result.language == language)
+        detected_ok += int(result is not None and result.language == spoken)
     return Score(
-        language,
+        spoken,
         band,
-        "cer" if language in CHARACTER_LANGUAGES else "wer",
-        error_rate([c.text for c in clips], hypotheses, language),
+        "cer" if spoken in CHARACTER_LANGUAGES else "wer",
+        error_rate([c.text for c in clips], hypotheses, spoken),
         detected_ok,
         len(clips),
         audio_s,

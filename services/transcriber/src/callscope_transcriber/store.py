@@ -229,6 +229,24 @@ class TranscriptStore:
             row = await cur.fetchone()
         return bool(row and row["d"])
 
+    async def set_call_language(self, call_id: str, language: str) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                """
+                INSERT INTO transcriber.calls (call_id, language) VALUES (%s, %s)
+                ON CONFLICT (call_id) DO UPDATE SET language = excluded.language
+                """,
+                (call_id, language),
+            )
+
+    async def call_language(self, call_id: str) -> str | None:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT language FROM transcriber.calls WHERE call_id = %s", (call_id,)
+            )
+            row = await cur.fetchone()
+        return (row["language"] or None) if row else None
+
     async def postcall_state(self, call_id: str) -> str:
         async with self._pool.connection() as conn:
             cur = await conn.execute(
