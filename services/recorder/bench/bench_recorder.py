@@ -16,8 +16,8 @@ from BYE (CallEnded.ended_at, stamped when the BYE is handled) to RecordingStore
 occurred_at), p50/p95/max. A step "kept up" when nothing was lost, no call failed and that p95
 stayed under --max-finish-s (a CPU-starved recorder can lose nothing, the kernel buffering its
 RTP, while falling ever further behind). `calls_per_core_at_zero_loss` = the largest kept-up N
-divided by the cores the recorder used for it (CPU % / 100). SIPp runs on the same machine and its CPU is
-reported too: on a small machine it, not the recorder, is usually what runs out first.
+divided by the cores the recorder used for it (CPU % / 100). SIPp runs on the same machine
+and its CPU is reported too: on a small machine it competes with the recorder for the cores.
 
 Prints one JSON object.
 """
