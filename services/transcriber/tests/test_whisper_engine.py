@@ -92,6 +92,21 @@ def test_given_language_is_used(
     assert wer(EN_TEXT, result.text) <= 0.35
 
 
+def test_routing_languages_in_bcp47_are_read_as_whisper_codes(
+    engine: WhisperEngine, read_16k: Callable[[str], np.ndarray]
+) -> None:
+    # Routing sends BCP-47 ("en-US"); Whisper only knows "en" and raised on the tag.
+    assert engine.whisper_language("en-US") == "en"
+    assert engine.whisper_language("zh_Hans_CN") == "zh"
+    assert engine.whisper_language("de-DE") is None  # not configured: detected instead
+    assert engine.whisper_language("") is None
+    result = engine.transcribe(read_16k("en_sentence.wav"), language="en-US")
+    assert result is not None and result.language == "en"
+    assert wer(EN_TEXT, result.text) <= 0.35
+    detected = engine.transcribe(read_16k("en_sentence.wav"), language="de-DE")
+    assert detected is not None and detected.language == "en"
+
+
 def _segment(text: str, **kw: float) -> SimpleNamespace:
     fields = {"no_speech_prob": 0.1, "avg_logprob": -0.3, "compression_ratio": 1.2}
     fields.update(kw)

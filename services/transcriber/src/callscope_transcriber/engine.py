@@ -239,6 +239,15 @@ class WhisperEngine:
             finally:
                 self._model.forget_encoding()  # type: ignore[attr-defined]
 
+    def whisper_language(self, language: str | None) -> str | None:
+        """Whisper's code for a routing language (BCP-47 such as "en-US", "zh-Hans-CN": the
+        primary subtag); None, so the language is detected, when it is empty or not one of the
+        configured languages (a queue label Whisper cannot read must not fail the utterance)."""
+        if not language:
+            return None
+        primary = language.replace("_", "-").split("-", 1)[0].strip().lower()
+        return primary if primary in self.languages else None
+
     def _detect_locked(self, audio: np.ndarray) -> tuple[str, float]:
         from faster_whisper.audio import pad_or_trim
 
@@ -264,6 +273,7 @@ class WhisperEngine:
         word_timestamps: bool,
         temperatures: tuple[float, ...],
     ) -> Transcription | None:
+        language = self.whisper_language(language)
         if not self.multilingual:
             language, language_probability = "en", 1.0
         elif language is None:
