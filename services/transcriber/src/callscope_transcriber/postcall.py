@@ -121,7 +121,13 @@ class PostCallTranscriber:
                 self._live.queue.put_batch(
                     BatchJob(self._engine, utterance.audio, language, self._beam_size, future)
                 )
-                result = await future
+                try:
+                    result = await future
+                except ValueError as exc:
+                    # The model refuses this input every time: retrying would block the
+                    # partition forever, so the call is marked failed and dead-lettered.
+                    await self._store.set_postcall_state(call_id, "failed", str(exc)[:500])
+                    raise PermanentError(f"the model refused the recording: {exc}") from None
                 if result is None:
                     continue
                 final = transcript_segment(
