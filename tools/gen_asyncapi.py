@@ -101,7 +101,15 @@ OPERATIONS: tuple[Operation, ...] = (
         "send",
         TRANSCRIPTS,
         "The TranscriptSegments of each utterance: partials while it runs, a FINAL at its end "
-        "(version 1 live, 2 from the post-call pass).",
+        "(version 1 live, 2 from the post-call pass); TranscriptionDegraded when live "
+        "transcription falls behind for a call.",
+    ),
+    Operation(
+        "transcriber",
+        "receive",
+        CALL_EVENTS,
+        "Takes the routing language from CallStarted and starts the post-call pass "
+        "(version 2) on RecordingStored.",
     ),
     Operation(
         "analyzer",
@@ -120,7 +128,14 @@ OPERATIONS: tuple[Operation, ...] = (
         "analyzer",
         "send",
         ALERTS,
-        "SupervisorAlerts (human_request, ...), each with a stable alert_id.",
+        "SupervisorAlerts (human_request, ...), each with a stable alert_id; "
+        "AlertAcknowledged when a supervisor acknowledges one.",
+    ),
+    Operation(
+        "analyzer",
+        "receive",
+        ALERTS,
+        "Every replica follows AlertAcknowledged, so each open supervisor view clears it.",
     ),
     Operation(
         "analyzer",

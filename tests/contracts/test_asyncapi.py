@@ -153,20 +153,25 @@ def code_operations() -> set[tuple[str, str, str]]:
     for path in sorted((REPO / "services").glob("*/src/**/*.py")):
         service = path.relative_to(REPO / "services").parts[0]
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            if not isinstance(node, ast.Call):
                 continue
-            if node.func.attr in ("publish", "publish_raw") and node.args:
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if called in ("publish", "publish_raw") and node.args:
                 topic = topic_of(node.args[0])
                 if topic is not None:
                     found.add((service, "send", topic.name))
-            elif node.func.attr == "add_consumer" and len(node.args) >= 2:
-                listed = node.args[1]
-                for element in getattr(listed, "elts", []):
-                    topic = topic_of(element)
-                    if topic is not None:
-                        found.add((service, "receive", topic.name))
-                        # The core consumer parks what it cannot process on the dead-letter topic.
-                        found.add((service, "send", DEADLETTER.name))
+            elif called == "add_consumer" or called.endswith("Consumer"):
+                # rt.add_consumer(group, [TOPIC, ...], handler) or a consumer class built
+                # directly (EventConsumer and its subclasses): the topic list is positional.
+                for listed in node.args:
+                    for element in getattr(listed, "elts", []):
+                        topic = topic_of(element)
+                        if topic is not None:
+                            found.add((service, "receive", topic.name))
+                            # The core consumer parks what it cannot process on the dead-letter
+                            # topic.
+                            found.add((service, "send", DEADLETTER.name))
     return found
 
 
