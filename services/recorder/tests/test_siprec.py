@@ -451,10 +451,15 @@ def test_sdp_answer_round_trips_through_sdp_transform() -> None:
     assert parsed["timing"] == {"start": 0, "stop": 0}
     media = parsed["media"]
     assert [(m["type"], m["port"], m["protocol"], str(m["payloads"])) for m in media] == [
-        ("audio", 20000, "RTP/AVP", "0"),
-        ("audio", 20002, "RTP/AVP", "0"),
+        ("audio", 20000, "RTP/AVP", "0 101"),  # PCMU, and the offered DTMF events
+        ("audio", 20002, "RTP/AVP", "0 101"),
     ]
-    assert [m["rtp"] for m in media] == [[{"payload": 0, "codec": "PCMU", "rate": 8000}]] * 2
+    assert [m["rtp"] for m in media] == [
+        [
+            {"payload": 0, "codec": "PCMU", "rate": 8000},
+            {"payload": 101, "codec": "telephone-event", "rate": 8000},
+        ]
+    ] * 2
     assert [m["direction"] for m in media] == ["recvonly", "recvonly"]
     assert [str(m["label"]) for m in media] == ["1", "2"]
     # The same offer gives the same answer (retransmissions, re-INVITEs).
@@ -479,6 +484,25 @@ def test_sdp_answer_declines_what_it_does_not_record() -> None:
     ]
     assert media[2]["rtp"] == [{"payload": 0, "codec": "PCMU", "rate": 8000}]
     assert "rtp" not in media[0] or media[0]["rtp"] == []
+
+
+def test_sdp_answer_accepts_offered_telephone_events_for_dtmf() -> None:
+    offer_sdp = sdp(
+        audio(4000, "0 96", "1", "a=rtpmap:96 telephone-event/8000\r\na=fmtp:96 0-16"),
+        audio(4002, "8", "2", "a=rtpmap:101 telephone-event/8000"),  # 101 not in m=: ignored
+    )
+    offer = parse_siprec_invite(siprec_request(sdp_text=offer_sdp))
+    assert [s.telephone_event_pt for s in offer.streams] == [96, None]
+    media = sdp_transform.parse(
+        build_sdp_answer(offer, "192.0.2.10", [20000, 20002], session_version=1)
+    )["media"]
+    assert str(media[0]["payloads"]) == "0 96"
+    assert media[0]["rtp"] == [
+        {"payload": 0, "codec": "PCMU", "rate": 8000},
+        {"payload": 96, "codec": "telephone-event", "rate": 8000},
+    ]
+    assert media[0]["fmtp"] == [{"payload": 96, "config": "0-15"}]
+    assert str(media[1]["payloads"]) == "8" and not media[1].get("fmtp")
 
 
 def test_sdp_answer_needs_one_port_per_stream() -> None:

@@ -573,6 +573,9 @@ class SiprecServer:
             codec_of_stream={s.index: s.codec for s in audio if s.codec},
             labels_source=labels_source,
         )
+        event_pts = {s.telephone_event_pt for s in audio if s.telephone_event_pt is not None}
+        if len(event_pts) == 1:
+            session.telephone_event_pt = event_pts.pop()  # as negotiated, not the default 101
         return session, participants
 
     # -- BYE / CANCEL ---------------------------------------------------------------------

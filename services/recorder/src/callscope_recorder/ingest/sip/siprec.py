@@ -46,6 +46,8 @@ class MediaStream:
     connection: str | None
     protocol: str = "RTP/AVP"
     formats: list[str] = field(default_factory=list)  # as offered, to echo on a decline
+    # RFC 4733 telephone-event payload type when offered (DTMF pause/resume), else None.
+    telephone_event_pt: int | None = None
 
 
 @dataclass
@@ -212,6 +214,9 @@ def _parse_sdp(sdp_text: str) -> list[MediaStream]:
                 connection=_connection_ip(media) or session_ip,
                 protocol=protocol,
                 formats=formats,
+                telephone_event_pt=_telephone_event(formats, media.get("rtp") or [])
+                if codec is not None
+                else None,
             )
         )
     if not streams:
@@ -260,6 +265,21 @@ def _choose_codec(
             if pt_text.isdigit() and names.get(int(pt_text)) == wanted:
                 return wanted, int(pt_text)
     return None, None
+
+
+def _telephone_event(formats: list[str], rtpmaps: list[dict[str, Any]]) -> int | None:
+    """The offered RFC 4733 telephone-event payload type at 8 kHz (it has no static number)."""
+    offered = {int(pt) for pt in formats if pt.isdigit()}
+    for rtpmap in rtpmaps:
+        payload = rtpmap.get("payload")
+        if (
+            isinstance(payload, int)
+            and payload in offered
+            and str(rtpmap.get("codec", "")).lower() == "telephone-event"
+            and rtpmap.get("rate") in (8000, None)
+        ):
+            return payload
+    return None
 
 
 def sdp_session_id(offer: SiprecOffer) -> int:
@@ -314,8 +334,14 @@ def build_sdp_answer(
             first = str(fmt) if fmt is not None else (stream.formats[:1] or ["0"])[0]
             lines.append(f"m=audio 0 {stream.protocol} {first}")
             continue
-        lines.append(f"m=audio {port} {stream.protocol} {stream.payload_type}")
+        event_pt = stream.telephone_event_pt
+        formats = f"{stream.payload_type}" + (f" {event_pt}" if event_pt is not None else "")
+        lines.append(f"m=audio {port} {stream.protocol} {formats}")
         lines.append(f"a=rtpmap:{stream.payload_type} {stream.codec}/8000")
+        if event_pt is not None:
+            # Accepting the offered DTMF events lets the agent's *1/*2 pause the recording.
+            lines.append(f"a=rtpmap:{event_pt} telephone-event/8000")
+            lines.append(f"a=fmtp:{event_pt} 0-15")
         if stream.label is not None:
             lines.append(f"a=label:{stream.label}")
         lines.append("a=recvonly")
