@@ -265,3 +265,13 @@ def test_invalid_policies_name_the_field(changes: dict, field: str) -> None:
     base = {"tenant": "t", "queue": "", "mode": "all"}
     with pytest.raises(PolicyError, match=field):
         RecordingPolicy(**{**base, **changes}).validated()
+
+
+def test_an_import_is_recorded_whatever_the_live_policy() -> None:
+    # Sampling and on-demand govern live calls; importing a file asks for it to be kept.
+    none_sampled = RecordingPolicy("t", mode="percentage", percentage=0.0).validated()
+    on_demand = RecordingPolicy("t", mode="on_demand").validated()
+    for policy in (none_sampled, on_demand):
+        assert not decide(policy, "c", "siprec").record_from_start
+        decision = decide(policy, "c", "import")
+        assert decision.record_from_start and decision.mode == policy.mode

@@ -445,7 +445,7 @@ class CallRecorder:
             if self._policies is not None
             else default_policy(tenant)
         )
-        decision = decide(policy, call_id)
+        decision = decide(policy, call_id, session.source)
         if not decision.record_from_start:
             session.not_started()
         session.dtmf = DtmfSequenceMatcher(

@@ -82,9 +82,12 @@ class RecordingDecision:
     policy: RecordingPolicy = field(compare=False)
 
 
-def decide(policy: RecordingPolicy, call_id: str) -> RecordingDecision:
-    """Whether a new call is recorded from its start under `policy`."""
-    if policy.mode == "all":
+def decide(policy: RecordingPolicy, call_id: str, source: str = "") -> RecordingDecision:
+    """Whether a new call is recorded from its start under `policy`.
+
+    A batch import (`source="import"`) is an explicit request to keep those files: sampling
+    and on-demand govern live calls only, so an import is always recorded."""
+    if source == "import" or policy.mode == "all":
         record = True
     elif policy.mode == "percentage":
         record = sample_point(call_id) < policy.percentage
