@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.metrics import CallbackOptions, Observation
 
@@ -117,6 +118,9 @@ def transcript_segment(
 class FinalJob:
     key: ChannelKey
     utterance: Utterance
+    # The trace of the audio segment that ended the utterance: the worker decodes later, outside
+    # the consumer's span, and the FINAL must still belong to the call's trace.
+    trace_context: otel_context.Context | None = None
 
     @property
     def audio_ms(self) -> int:
@@ -457,7 +461,7 @@ class LiveTranscriber:
     def _enqueue_final(self, state: ChannelState, utterance: Utterance) -> None:
         state.pending_finals.append(utterance.start_ms)
         state.partial_anchor = None
-        self.queue.put_final(FinalJob(state.key, utterance))
+        self.queue.put_final(FinalJob(state.key, utterance, otel_context.get_current()))
 
     def _maybe_partial(self, state: ChannelState) -> None:
         if not (self._settings.partials_enabled and self.partials_allowed):
@@ -595,6 +599,7 @@ class LiveTranscriber:
         try:
             with tracer.start_as_current_span(
                 "transcribe utterance",
+                context=job.trace_context,
                 attributes={
                     "callscope.call_id": call_id,
                     "callscope.channel": channel_name(channel),
@@ -612,6 +617,7 @@ class LiveTranscriber:
                     return
                 if job.audio_ms > 0:
                     REALTIME_FACTOR.record((time.perf_counter() - started) / (job.audio_ms / 1000))
+                decoded_in = otel_context.get_current()  # the FINAL is published in this span
         finally:
             self.queue.in_flight = None
         if self._channels.get(job.key) is not state:
@@ -623,7 +629,11 @@ class LiveTranscriber:
             final = transcript_segment(
                 call_id, channel, state.next_utterance, LIVE_VERSION, utterance, result
             )
-            await self.store_and_publish(final, resume_from_ms=utterance.end_ms)
+            token = otel_context.attach(decoded_in)
+            try:
+                await self.store_and_publish(final, resume_from_ms=utterance.end_ms)
+            finally:
+                otel_context.detach(token)
             state.next_utterance += 1
             state.resume_from_ms = utterance.end_ms
             state.last_language = result.language
