@@ -58,7 +58,14 @@ def test_registry_names_are_what_the_prometheus_exporter_exposes() -> None:
 def test_registry_declarations_are_consistent() -> None:
     for spec in metrics.REGISTRY.values():
         assert spec.name.startswith("callscope.") and spec.name == spec.name.lower()
-        assert spec.service in ("all", "recorder", "transcriber", "analyzer", "retention")
+        assert spec.service in (
+            "all",
+            "recorder",
+            "transcriber",
+            "analyzer",
+            "retention",
+            "console",
+        )
         assert spec.unit and spec.description.endswith(".")
         assert spec.name.split(".")[1] in ("kafka", spec.service)
         if spec.kind is metrics.Kind.HISTOGRAM:

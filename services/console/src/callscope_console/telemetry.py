@@ -9,7 +9,7 @@ HTTP_REQUESTS = metrics.counter(
         "callscope.console.http.requests",
         metrics.Kind.COUNTER,
         "{request}",
-        "HTTP requests answered by the console, by route and status",
+        "HTTP requests answered by the console, by route and status.",
         ("route", "status"),
         service="console",
     )
@@ -19,7 +19,7 @@ SSE_CLIENTS = metrics.up_down_counter(
         "callscope.console.sse.clients",
         metrics.Kind.UP_DOWN_COUNTER,
         "{client}",
-        "Browsers connected to a live stream (floor or call)",
+        "Browsers connected to a live stream (floor or call).",
         ("stream",),
         service="console",
     )
@@ -29,7 +29,7 @@ UPSTREAM_RECONNECTS = metrics.counter(
         "callscope.console.upstream.reconnects",
         metrics.Kind.COUNTER,
         "{reconnect}",
-        "Live gRPC streams to the analyzer re-opened after they broke",
+        "Live gRPC streams to the analyzer re-opened after they broke.",
         ("stream",),
         service="console",
     )
