@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
 import typer
 import yaml
 
+from callscope_core.cli_support import actor_or_exit, stack_endpoint
 from callscope_core.db import migrate, open_pool
 
 from .domain.categories import CATEGORIES_DATA
@@ -48,16 +47,15 @@ T = TypeVar("T")
 def resolve_database(url: str | None) -> str:
     if url:
         return url
-    home = Path(os.environ.get("CALLSCOPE_HOME", ".callscope"))
-    try:
-        return str(json.loads((home / "stack.json").read_text())["endpoints"]["database_url"])
-    except (OSError, ValueError, KeyError, TypeError):
-        typer.echo(
-            "error: no database: give --database-url (or CALLSCOPE_DATABASE_URL),"
-            " or start the local stack",
-            err=True,
-        )
-        raise typer.Exit(3) from None
+    database = stack_endpoint("database_url")
+    if database is not None:
+        return str(database)
+    typer.echo(
+        "error: no database: give --database-url (or CALLSCOPE_DATABASE_URL),"
+        " or start the local stack",
+        err=True,
+    )
+    raise typer.Exit(3)
 
 
 def _run(url: str | None, work: Callable[[RuleOverrideStore], Awaitable[T]]) -> T:
@@ -103,14 +101,6 @@ def _parse_param(text: str) -> tuple[str, Any]:
         return name.strip(), yaml.safe_load(raw)  # 3 -> int, null -> None, [a, b] -> list
     except yaml.YAMLError as exc:
         raise typer.BadParameter(f"--param {name}: unreadable value {raw!r} ({exc})") from None
-
-
-def _actor(by: str | None) -> str:
-    actor = by or os.environ.get("USER", "")
-    if not actor:
-        typer.echo("error: say who you are with --by (or CALLSCOPE_ACTOR)", err=True)
-        raise typer.Exit(2)
-    return actor
 
 
 @app.command("list")
@@ -185,7 +175,7 @@ def set_rule(
         change["params"] = params
     if not change:
         raise typer.BadParameter("nothing to change: give at least one option")
-    actor = _actor(by)
+    actor = actor_or_exit(by)
 
     async def work(store: RuleOverrideStore) -> dict[str, Any]:
         stored = {o.rule: o.override for o in await store.all()}

@@ -10,12 +10,9 @@ $CALLSCOPE_HOME/stack.json), else 127.0.0.1:50051.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC
-from pathlib import Path
-from typing import TypeVar
 
 import grpc
 import typer
@@ -23,6 +20,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from callscope.v1 import recorder_pb2, recorder_pb2_grpc
+from callscope_core.cli_support import T, actor_or_exit, call_or_exit, grpc_target
 
 app = typer.Typer(help="Recorder: recording policies and live recording control.")
 policy_app = typer.Typer(
@@ -40,13 +38,6 @@ TargetOption = typer.Option(
 )
 ByOption = typer.Option(None, "--by", envvar="CALLSCOPE_ACTOR", help="Who makes the change.")
 JsonOption = typer.Option(False, "--json", help="Machine-readable output.")
-EXIT_CODES = {
-    grpc.StatusCode.INVALID_ARGUMENT: 2,
-    grpc.StatusCode.UNAVAILABLE: 3,
-    grpc.StatusCode.DEADLINE_EXCEEDED: 3,
-    grpc.StatusCode.NOT_FOUND: 4,
-    grpc.StatusCode.FAILED_PRECONDITION: 6,
-}
 MODES = {
     "all": recorder_pb2.RecordingPolicy.MODE_ALL,
     "percentage": recorder_pb2.RecordingPolicy.MODE_PERCENTAGE,
@@ -60,18 +51,9 @@ ACTIONS = {
     "stop": recorder_pb2.SetRecordingRequest.ACTION_STOP,
 }
 
-T = TypeVar("T", bound=Message)
-
 
 def resolve_target(target: str | None) -> str:
-    if target:
-        return target
-    home = Path(os.environ.get("CALLSCOPE_HOME", ".callscope"))
-    try:
-        state = json.loads((home / "stack.json").read_text())
-        return f"127.0.0.1:{state['endpoints']['grpc']['recorder']}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return DEFAULT_TARGET
+    return grpc_target(target, "recorder", DEFAULT_TARGET)
 
 
 @contextmanager
@@ -81,23 +63,7 @@ def _stub(target: str | None) -> Iterator[recorder_pb2_grpc.RecorderStub]:
 
 
 def _call(method: Callable[..., T], request: Message, timeout: float = 30.0) -> T:
-    try:
-        return method(request, timeout=timeout)
-    except grpc.RpcError as exc:
-        code = exc.code()  # type: ignore[attr-defined]
-        details = exc.details()  # type: ignore[attr-defined]
-        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            details = f"recorder unreachable ({details}); is the stack up?"
-        typer.echo(f"error: {details} [{code.name}]", err=True)
-        raise typer.Exit(EXIT_CODES.get(code, 1)) from None
-
-
-def _actor(by: str | None) -> str:
-    actor = by or os.environ.get("USER", "")
-    if not actor:
-        typer.echo("error: say who you are with --by (or CALLSCOPE_ACTOR)", err=True)
-        raise typer.Exit(2)
-    return actor
+    return call_or_exit(method, request, service="recorder", timeout=timeout)
 
 
 def _line(policy: recorder_pb2.RecordingPolicy) -> str:
@@ -189,7 +155,7 @@ def set_policy(
     with _stub(target) as stub:
         reply = _call(
             stub.SetRecordingPolicy,
-            recorder_pb2.SetRecordingPolicyRequest(policy=policy, requested_by=_actor(by)),
+            recorder_pb2.SetRecordingPolicyRequest(policy=policy, requested_by=actor_or_exit(by)),
         )
     if as_json:
         _dump(reply)
@@ -212,7 +178,10 @@ def set_recording(
         reply = _call(
             stub.SetRecording,
             recorder_pb2.SetRecordingRequest(
-                call_id=call_id, action=ACTIONS[action], reason=reason, requested_by=_actor(by)
+                call_id=call_id,
+                action=ACTIONS[action],
+                reason=reason,
+                requested_by=actor_or_exit(by),
             ),
         )
     typer.echo(f"{reply.call_id}: {reply.state}")

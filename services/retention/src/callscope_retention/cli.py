@@ -9,13 +9,12 @@ stack's retention port (from $CALLSCOPE_HOME/stack.json), else 127.0.0.1:50054.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 import typer
@@ -24,6 +23,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from callscope.v1 import retention_pb2, retention_pb2_grpc
+from callscope_core.cli_support import T, actor_or_exit, call_or_exit, grpc_target
 
 app = typer.Typer(
     help="Retention and compliance: purge plans, legal holds, GDPR erasure, audit, policies.",
@@ -50,29 +50,9 @@ ByOption = typer.Option(
 )
 JsonOption = typer.Option(False, "--json", help="Machine-readable output.")
 
-# Exit codes per refusal, so scripts can tell them apart.
-EXIT_CODES = {
-    grpc.StatusCode.INVALID_ARGUMENT: 2,
-    grpc.StatusCode.UNAVAILABLE: 3,
-    grpc.StatusCode.DEADLINE_EXCEEDED: 3,
-    grpc.StatusCode.NOT_FOUND: 4,
-    grpc.StatusCode.ALREADY_EXISTS: 5,
-    grpc.StatusCode.FAILED_PRECONDITION: 6,
-}
-
-T = TypeVar("T", bound=Message)
-
 
 def resolve_target(target: str | None) -> str:
-    if target:
-        return target
-    home = Path(os.environ.get("CALLSCOPE_HOME", ".callscope"))
-    try:
-        state = json.loads((home / "stack.json").read_text())
-        port = state["endpoints"]["grpc"]["retention"]
-        return f"127.0.0.1:{port}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return DEFAULT_TARGET
+    return grpc_target(target, "retention", DEFAULT_TARGET)
 
 
 @contextmanager
@@ -82,23 +62,7 @@ def _stub(target: str | None) -> Iterator[retention_pb2_grpc.RetentionStub]:
 
 
 def _call(method: Callable[..., T], request: Message, timeout: float = 60.0) -> T:
-    try:
-        return method(request, timeout=timeout)
-    except grpc.RpcError as exc:
-        code = exc.code()  # type: ignore[attr-defined]
-        details = exc.details()  # type: ignore[attr-defined]
-        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            details = f"retention service unreachable ({details}); is the stack up?"
-        typer.echo(f"error: {details} [{code.name}]", err=True)
-        raise typer.Exit(EXIT_CODES.get(code, 1)) from None
-
-
-def _actor(by: str | None) -> str:
-    actor = by or os.environ.get("USER", "")
-    if not actor:
-        typer.echo("error: say who you are with --by (or CALLSCOPE_ACTOR)", err=True)
-        raise typer.Exit(2)
-    return actor
+    return call_or_exit(method, request, service="retention service", timeout=timeout)
 
 
 def _timestamp(text: str | None, option: str) -> Timestamp | None:
@@ -163,7 +127,7 @@ def plan(
 def run_purge(by: str | None = ByOption, target: str | None = TargetOption) -> None:
     """Start a purge run now (the scheduler also runs them on its schedule)."""
     with _stub(target) as stub:
-        status = _call(stub.RunPurge, retention_pb2.RunPurgeRequest(requested_by=_actor(by)))
+        status = _call(stub.RunPurge, retention_pb2.RunPurgeRequest(requested_by=actor_or_exit(by)))
     if not status.request_id:
         typer.echo(f"nothing to purge ({status.status})")
         return
@@ -212,7 +176,7 @@ def erase(
         report = _call(
             stub.EraseSubject,
             retention_pb2.EraseSubjectRequest(
-                customer=customer, requested_by=_actor(by), reason=reason
+                customer=customer, requested_by=actor_or_exit(by), reason=reason
             ),
         )
         deadline = time.monotonic() + wait
@@ -290,7 +254,7 @@ def hold_place(
                 range_to=_timestamp(date_to, "--to"),
                 tenant=tenant,
                 reason=reason,
-                placed_by=_actor(by),
+                placed_by=actor_or_exit(by),
             ),
         )
     _print_hold(hold)
@@ -314,7 +278,7 @@ def hold_release(
         hold = _call(
             stub.ReleaseLegalHold,
             retention_pb2.ReleaseLegalHoldRequest(
-                hold_id=hold_id, released_by=_actor(by), reason=reason
+                hold_id=hold_id, released_by=actor_or_exit(by), reason=reason
             ),
         )
     _print_hold(hold)
@@ -425,7 +389,7 @@ def policy_apply(
 ) -> None:
     """Report what a new policy does to existing data; apply it with --yes."""
     document = file.read_text()
-    actor = _actor(by)
+    actor = actor_or_exit(by)
     with _stub(target) as stub:
         request: Any = retention_pb2.ApplyPolicyRequest(
             document=document, applied_by=actor, comment=comment, dry_run=True
