@@ -32,6 +32,7 @@ from callscope.v1 import events_pb2, supervisor_pb2, supervisor_pb2_grpc
 from callscope_core.access import AccessGate, AccessRequest
 from callscope_core.channels import channel_value
 from callscope_core.kafka import ConsumedEvent
+from callscope_core.supervision import call_update_key
 from callscope_core.topics import ALERTS
 from callscope_core.topics import Topic as KafkaTopic
 
@@ -128,22 +129,6 @@ class LiveFeeds:
 
 
 ALL_QUEUES = "*"
-
-
-def update_key(update: supervisor_pb2.CallUpdate) -> tuple[object, ...] | None:
-    """The natural key of an update, for de-duplicating replay against live (None: no key)."""
-    kind = update.WhichOneof("update")
-    if kind == "transcript" and update.transcript.kind == events_pb2.TranscriptSegment.KIND_FINAL:
-        t = update.transcript
-        return ("transcript", t.channel, t.utterance_no, t.version)
-    if kind == "analysis":
-        a = update.analysis
-        return ("analysis", a.channel, a.utterance_no, a.version)
-    if kind == "alert":
-        return ("alert", update.alert.alert_id)
-    if kind == "acknowledged":
-        return ("acknowledged", update.acknowledged.alert_id)
-    return None
 
 
 def floor_key(item: FloorItem) -> tuple[object, ...] | None:
@@ -342,7 +327,7 @@ class SupervisorService(supervisor_pb2_grpc.SupervisorServicer):
             yield supervisor_pb2.CallUpdate(call=overview_from_row(call))
             sent: set[tuple[object, ...]] = set()
             for update in await self._replay(call_id):
-                key = update_key(update)
+                key = call_update_key(update)
                 if key is not None:
                     sent.add(key)
                 yield update
@@ -357,7 +342,7 @@ class SupervisorService(supervisor_pb2_grpc.SupervisorServicer):
                     update = await subscription.get()
                 except WatcherTooSlowError as exc:
                     await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-                key = update_key(update)
+                key = call_update_key(update)
                 if key is not None:
                     if key in sent:
                         continue

@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 import grpc
 
 from callscope.v1 import supervisor_pb2, supervisor_pb2_grpc
+from callscope_core.supervision import call_update_key
 
 from .domain.access import ConsoleUser
 from .domain.floor import FloorEvent, FloorState
-from .domain.views import View, call_update_event, call_update_key
+from .domain.views import View, call_update_event
 from .telemetry import UPSTREAM_RECONNECTS
 
 log = logging.getLogger(__name__)

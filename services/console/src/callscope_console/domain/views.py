@@ -170,20 +170,3 @@ def call_update_event(update: supervisor_pb2.CallUpdate) -> tuple[str, View] | N
     if kind == "call":
         return "call", overview_view(update.call)
     return None
-
-
-def call_update_key(update: supervisor_pb2.CallUpdate) -> tuple[object, ...] | None:
-    """Natural key of an update that must reach the page once (None: may repeat, e.g. partials
-    that the next partial or the final replaces anyway)."""
-    kind = update.WhichOneof("update")
-    if kind == "transcript" and update.transcript.kind == events_pb2.TranscriptSegment.KIND_FINAL:
-        t = update.transcript
-        return ("final", t.channel, t.utterance_no, t.version)
-    if kind == "analysis":
-        a = update.analysis
-        return ("analysis", a.channel, a.utterance_no, a.version)
-    if kind == "alert":
-        return ("alert", update.alert.alert_id)
-    if kind == "acknowledged":
-        return ("acknowledged", update.acknowledged.alert_id)
-    return None
