@@ -492,9 +492,17 @@ async def test_floor_snapshot_in_scope_then_filtered_changes(world: World) -> No
     feeds.floor_update(queue_b, live_b, supervisor_pb2.FloorUpdate(call=overview))
     ended_msg = events_pb2.CallEnded(call_id=live_a)
     feeds.floor_update(queue_a, live_a, supervisor_pb2.FloorUpdate(call_ended=ended_msg))
-    got = [await floor.read() for _ in range(3)]
-    assert [u.WhichOneof("update") for u in got] == ["alert", "call", "call_ended"]
+    # Once ended, a late live update of the call (its last FINAL's sentiment, a redelivered
+    # CallStarted) does not put it back on the floor.
+    late = supervisor_pb2.CallOverview(call_id=live_a, queue=queue_a, live=True)
+    feeds.floor_update(queue_a, live_a, supervisor_pb2.FloorUpdate(call=late))
+    again = events_pb2.CallStarted(call_id=live_a, queue=queue_a)
+    feeds.floor_update(queue_a, live_a, supervisor_pb2.FloorUpdate(call_started=again))
+    feeds.floor_update(queue_b, live_b, supervisor_pb2.FloorUpdate(call=overview))
+    got = [await floor.read() for _ in range(4)]
+    assert [u.WhichOneof("update") for u in got] == ["alert", "call", "call_ended", "call"]
     assert got[0].alert.alert_id == "mine" and got[2].call_ended.call_id == live_a
+    assert got[3].call.call_id == live_b
     floor.cancel()
 
 

@@ -142,6 +142,14 @@ def floor_key(item: FloorItem) -> tuple[object, ...] | None:
     return None
 
 
+def _after_its_end(item: FloorItem, sent: set[tuple[object, ...]]) -> bool:
+    """A live update of a call this watcher was told has ended: a late FINAL's sentiment (the
+    live transcriber lags the call) or the CallEnded heard from Kafka before the store had the
+    end would otherwise put the call back on the floor, where nothing would take it off."""
+    kind = item.update.WhichOneof("update")
+    return kind in ("call", "call_started") and ("call_ended", item.call_id) in sent
+
+
 def analysis_from_row(row: Mapping[str, Any]) -> events_pb2.UtteranceAnalysis:
     keywords = row.get("keywords") or {}
     return events_pb2.UtteranceAnalysis(
@@ -377,6 +385,8 @@ class SupervisorService(supervisor_pb2_grpc.SupervisorServicer):
                 except WatcherTooSlowError as exc:
                     await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
                 if wanted and item.queue not in wanted:
+                    continue
+                if _after_its_end(item, sent):
                     continue
                 key = floor_key(item)
                 if key is not None:
