@@ -5,10 +5,8 @@ after their reload interval, without a restart, while a bad stored override is i
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
-import psycopg
 import pytest
 from typer.testing import CliRunner
 
@@ -19,23 +17,6 @@ from callscope_analyzer.rule_overrides import LiveRules, RuleOverrideStore, merg
 from callscope_core.db import migrate, open_pool
 
 pytestmark = pytest.mark.integration
-
-
-def with_database(url: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-@pytest.fixture
-def database(postgres_url: str) -> Iterator[str]:
-    """A database of its own: overrides are global to the analyzers that share one."""
-    name = f"rules_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield with_database(postgres_url, name)
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

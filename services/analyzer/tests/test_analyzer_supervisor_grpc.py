@@ -23,6 +23,7 @@ from callscope.v1 import (
     supervisor_pb2,
     supervisor_pb2_grpc,
 )
+from callscope_analyzer.domain.teams import define_team
 from callscope_analyzer.store import AnalyzerStore, SupervisorQueries
 from callscope_analyzer.supervisor import LiveFeeds, SupervisorService
 from callscope_core.access import AccessGate
@@ -78,18 +79,23 @@ class World:
         return f"{name}-{self.prefix}"
 
     async def start_call(
-        self, call_id: str, queue: str = "billing", *, customer: str = "+33612345678"
+        self,
+        call_id: str,
+        queue: str = "billing",
+        *,
+        customer: str = "+33612345678",
+        agent: str = "agent-7",
     ) -> None:
         """CallStarted as both retention and the analyzer learn it."""
         started = events_pb2.CallStarted(
             call_id=call_id,
             source="siprec",
             queue=queue,
-            agent_id="agent-7",
+            agent_id=agent,
             language="en",
             participants=[
                 events_pb2.Participant(aor=customer, channel=common_pb2.CHANNEL_CUSTOMER),
-                events_pb2.Participant(aor="sip:agent-7@cc", channel=common_pb2.CHANNEL_AGENT),
+                events_pb2.Participant(aor=f"sip:{agent}@cc", channel=common_pb2.CHANNEL_AGENT),
             ],
         )
         started.started_at.FromDatetime(self.clock())
@@ -97,7 +103,7 @@ class World:
         await self.store.upsert_call(
             call_id,
             queue,
-            "agent-7",
+            agent,
             "en",
             customer_number=customer,
             started_at=self.clock(),
@@ -363,8 +369,9 @@ async def test_bad_requests_and_a_call_retention_knows_but_the_analyzer_does_not
         await stub.AckAlert(supervisor_pb2.AckAlertRequest(alert_id="x"), timeout=5)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.WatchFloor(supervisor_pb2.WatchFloorRequest(team="t1"), timeout=5).read()
-    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        await stub.WatchFloor(supervisor_pb2.WatchFloorRequest(team="no-such"), timeout=5).read()
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "no-such" in (err.value.details() or "")
 
 
 async def test_call_analysis_of_an_ended_call_for_quality(world: World) -> None:
@@ -503,6 +510,50 @@ async def test_floor_snapshot_in_scope_then_filtered_changes(world: World) -> No
     assert [u.WhichOneof("update") for u in got] == ["alert", "call", "call_ended", "call"]
     assert got[0].alert.alert_id == "mine" and got[2].call_ended.call_id == live_a
     assert got[3].call.call_id == live_b
+    floor.cancel()
+
+
+async def test_floor_of_a_team_follows_its_agents_calls_in_any_queue(world: World) -> None:
+    team_queue, other, third = (world.cid(q) for q in ("team-q", "other-q", "third-q"))
+    member, stranger = world.cid("member"), world.cid("stranger")
+    in_queue, by_member, unrelated = (world.cid(c) for c in ("in-queue", "by-member", "unrel"))
+    await world.start_call(in_queue, team_queue, agent=stranger)
+    await world.start_call(by_member, other, agent=member)
+    await world.start_call(unrelated, other, agent=stranger)
+    team = define_team(world.cid("team"), [team_queue], [member])
+    await world.store.queries.teams.put(team, "ops")
+
+    floor = world.a.stub.WatchFloor(supervisor_pb2.WatchFloorRequest(team=team.name), timeout=30)
+    snapshot = [await floor.read() for _ in range(2)]
+    assert sorted(u.call.call_id for u in snapshot) == sorted([in_queue, by_member])
+
+    await _until_watching(world.a.feeds.floor, "*")
+    feeds = world.a.feeds
+    new = events_pb2.CallStarted(call_id=world.cid("new"), queue=third, agent_id=member)
+    feeds.floor_update(third, new.call_id, supervisor_pb2.FloorUpdate(call_started=new))
+    strange = events_pb2.CallStarted(call_id=world.cid("strange"), queue=other, agent_id=stranger)
+    feeds.floor_update(other, strange.call_id, supervisor_pb2.FloorUpdate(call_started=strange))
+    feeds.alert(
+        events_pb2.SupervisorAlert(alert_id=world.cid("a0"), call_id=unrelated, agent=stranger)
+    )
+    # Neither an acknowledgement nor a call's end names the agent: they follow the call.
+    ack = events_pb2.AlertAcknowledged(alert_id=world.cid("a1"), call_id=new.call_id, queue=third)
+    feeds.acknowledged(ack)
+    ended = events_pb2.CallEnded(call_id=by_member)
+    feeds.floor_update(other, by_member, supervisor_pb2.FloorUpdate(call_ended=ended))
+    unrelated_end = supervisor_pb2.FloorUpdate(call_ended=events_pb2.CallEnded(call_id=unrelated))
+    feeds.floor_update(other, unrelated, unrelated_end)
+    last = events_pb2.CallEnded(call_id=in_queue)
+    feeds.floor_update(team_queue, in_queue, supervisor_pb2.FloorUpdate(call_ended=last))
+    got = [await floor.read() for _ in range(4)]
+    assert [u.WhichOneof("update") for u in got] == [
+        "call_started",
+        "acknowledged",
+        "call_ended",
+        "call_ended",
+    ]
+    assert got[0].call_started.call_id == new.call_id
+    assert [got[2].call_ended.call_id, got[3].call_ended.call_id] == [by_member, in_queue]
     floor.cancel()
 
 

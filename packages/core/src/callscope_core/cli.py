@@ -93,13 +93,15 @@ if retention_app is not None:
     )
 
 
-# -- supervisor alert rules (YAML + PostgreSQL overrides, in the analyzer package) -----------
+# -- supervisor alert rules (YAML + PostgreSQL overrides) and teams, in the analyzer package --
 try:
     from callscope_analyzer.cli import app as rules_app
+    from callscope_analyzer.cli import teams_app
 except ImportError:  # the analyzer package is not installed (e.g. an image without it)
-    rules_app = None
-if rules_app is not None:
+    rules_app = teams_app = None
+if rules_app is not None and teams_app is not None:
     app.add_typer(rules_app, name="rules")
+    app.add_typer(teams_app, name="teams")
 
 
 # -- recorder (recording policies, live recording control), talking to the running service ---

@@ -1,4 +1,5 @@
 """`callscope rules …`: the supervisor alert rules, and overrides kept in PostgreSQL.
+`callscope teams …`: the team directory behind Supervisor.WatchFloor(team).
 
 The rules ship as `data/alert_rules.yaml`; an override changes a rule's enabled flag,
 severity, cool-down, title or parameters (or adds a rule of an existing type) without a
@@ -19,13 +20,16 @@ from typing import Any, TypeVar
 import psycopg
 import typer
 import yaml
+from psycopg_pool import AsyncConnectionPool
 
 from callscope_core.cli_support import actor_or_exit, stack_endpoint
 from callscope_core.db import migrate, open_pool
 
 from .domain.categories import CATEGORIES_DATA
 from .domain.rules import RuleConfigError, RuleSet
+from .domain.teams import TeamError, define_team
 from .rule_overrides import LiveRules, RuleOverrideStore, merge_overrides
+from .team_directory import TeamDirectory
 
 app = typer.Typer(
     help="Supervisor alert rules: the YAML in the repository and overrides in PostgreSQL.",
@@ -59,6 +63,10 @@ def resolve_database(url: str | None) -> str:
 
 
 def _run(url: str | None, work: Callable[[RuleOverrideStore], Awaitable[T]]) -> T:
+    return _with_pool(url, lambda pool: work(RuleOverrideStore(pool)))
+
+
+def _with_pool(url: str | None, work: Callable[[AsyncConnectionPool], Awaitable[T]]) -> T:
     database = resolve_database(url)
 
     async def main() -> T:
@@ -66,7 +74,7 @@ def _run(url: str | None, work: Callable[[RuleOverrideStore], Awaitable[T]]) -> 
         await migrate(database, "analyzer", "callscope_analyzer")
         pool = await open_pool(database, 1)
         try:
-            return await work(RuleOverrideStore(pool))
+            return await work(pool)
         finally:
             await pool.close()
 
@@ -206,3 +214,76 @@ def reset_rule(
         typer.echo(f"error: rule {rule!r} has no override", err=True)
         raise typer.Exit(4)
     typer.echo(f"removed {removed} override(s)")
+
+
+teams_app = typer.Typer(
+    help="The team directory: which queues and agents each supervisor team follows on the floor.",
+    no_args_is_help=True,
+)
+
+
+def _teams(url: str | None, work: Callable[[TeamDirectory], Awaitable[T]]) -> T:
+    return _with_pool(url, lambda pool: work(TeamDirectory(pool)))
+
+
+@teams_app.command("list")
+def list_teams(
+    database_url: str | None = DatabaseOption,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Every team with its queues and agents."""
+    stored = _teams(database_url, lambda directory: directory.all())
+    rows = [
+        {
+            "team": s.team.name,
+            "queues": sorted(s.team.queues),
+            "agents": sorted(s.team.agents),
+            "updated_by": s.updated_by,
+            "updated_at": s.updated_at.isoformat(),
+        }
+        for s in stored
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        typer.echo("no teams: add one with `callscope teams set TEAM --queue Q --agent A`")
+    for row in rows:
+        typer.echo(
+            f"{row['team']:20} queues: {', '.join(row['queues']) or '-'};"
+            f" agents: {', '.join(row['agents']) or '-'}  (by {row['updated_by']})"
+        )
+
+
+@teams_app.command("set")
+def set_team(
+    team: str = typer.Argument(..., help="Team name."),
+    queue: list[str] = typer.Option([], "--queue", help="A queue the team owns, repeatable."),
+    agent: list[str] = typer.Option([], "--agent", help="An agent of the team, repeatable."),
+    database_url: str | None = DatabaseOption,
+    by: str | None = ByOption,
+) -> None:
+    """Create a team or replace its members (floor streams opened afterwards use them)."""
+    try:
+        defined = define_team(team, queue, agent)
+    except TeamError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    actor = actor_or_exit(by)
+    _teams(database_url, lambda directory: directory.put(defined, actor))
+    typer.echo(
+        f"{defined.name}: {len(defined.queues)} queue(s), {len(defined.agents)} agent(s)"
+        f" (by {actor})"
+    )
+
+
+@teams_app.command("remove")
+def remove_team(
+    team: str = typer.Argument(..., help="Team name."),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Remove a team from the directory."""
+    if not _teams(database_url, lambda directory: directory.delete(team)):
+        typer.echo(f"error: no team {team!r}", err=True)
+        raise typer.Exit(4)
+    typer.echo(f"removed team {team}")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg_pool import AsyncConnectionPool
 
 from .domain.escalation import HumanRequest
+from .team_directory import TeamDirectory
 
 
 @dataclass(frozen=True)
@@ -344,6 +346,7 @@ class SupervisorQueries:
 
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
+        self.teams = TeamDirectory(pool)
 
     async def _all(
         self, sql: str, params: tuple[object, ...] | dict[str, object]
@@ -383,13 +386,17 @@ class SupervisorQueries:
         )
         return rows[0]["summary"] if rows else None  # type: ignore[return-value]
 
-    async def live_calls(self, queues: list[str] | None) -> list[dict[str, object]]:
-        """Calls in progress, oldest first; `queues` None or empty: every queue."""
+    async def live_calls(
+        self, queues: Iterable[str] = (), agents: Iterable[str] = ()
+    ) -> list[dict[str, object]]:
+        """Calls in progress, oldest first, of these queues or taken by these agents; neither
+        given: every call."""
         return await self._all(
             _OVERVIEW + " WHERE c.ended_at IS NULL AND c.started_at IS NOT NULL"
-            " AND (cardinality(%s::text[]) = 0 OR c.queue = ANY(%s::text[]))"
+            " AND ((cardinality(%(queues)s::text[]) = 0 AND cardinality(%(agents)s::text[]) = 0)"
+            "      OR c.queue = ANY(%(queues)s::text[]) OR c.agent_id = ANY(%(agents)s::text[]))"
             " ORDER BY c.started_at, c.call_id",
-            (queues or [], queues or []),
+            {"queues": sorted(queues), "agents": sorted(agents)},
         )
 
     async def open_alerts(self, call_ids: list[str]) -> list[dict[str, object]]:

@@ -29,6 +29,7 @@ import grpc
 from google.protobuf.message import Message
 
 from callscope.v1 import events_pb2, supervisor_pb2, supervisor_pb2_grpc
+from callscope.v1.common_pb2 import CHANNEL_AGENT
 from callscope_core.access import AccessGate, AccessRequest
 from callscope_core.channels import channel_value
 from callscope_core.kafka import ConsumedEvent
@@ -36,6 +37,7 @@ from callscope_core.supervision import call_update_key
 from callscope_core.topics import ALERTS
 from callscope_core.topics import Topic as KafkaTopic
 
+from .domain.teams import FloorScope
 from .live import Topic, WatcherTooSlowError
 from .store import SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX, CallSearch, SupervisorQueries
 
@@ -140,6 +142,20 @@ def floor_key(item: FloorItem) -> tuple[object, ...] | None:
     if kind in ("call_started", "call_ended"):
         return (kind, item.call_id)
     return None
+
+
+def agent_of(update: supervisor_pb2.FloorUpdate) -> str:
+    """The agent a floor update names, if any (a call's end and acknowledgements do not)."""
+    kind = update.WhichOneof("update")
+    if kind == "call_started":
+        started = update.call_started
+        agent_channel = (p.aor for p in started.participants if p.channel == CHANNEL_AGENT)
+        return started.agent_id or next(agent_channel, "")  # as the store keeps it
+    if kind == "call":
+        return update.call.agent_id
+    if kind == "alert":
+        return update.alert.agent
+    return ""
 
 
 def _after_its_end(item: FloorItem, sent: set[tuple[object, ...]]) -> bool:
@@ -362,18 +378,24 @@ class SupervisorService(supervisor_pb2_grpc.SupervisorServicer):
     async def WatchFloor(
         self, request: supervisor_pb2.WatchFloorRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[supervisor_pb2.FloorUpdate]:
-        if request.team.strip():
-            await context.abort(
-                grpc.StatusCode.UNIMPLEMENTED,
-                "filtering by team is not supported: the analyzer has no team directory;"
-                " list the team's queues in `queues`",
-            )
-        queues = sorted({q.strip() for q in [request.queue, *request.queues] if q.strip()})
-        wanted = set(queues)
+        queues = frozenset(q.strip() for q in [request.queue, *request.queues] if q.strip())
+        agents: frozenset[str] = frozenset()
+        team_name = request.team.strip()
+        if team_name:
+            team = await self._queries.teams.get(team_name)
+            if team is None:
+                await context.abort(
+                    grpc.StatusCode.NOT_FOUND,
+                    f"no team {team_name!r} in the team directory (callscope teams list)",
+                )
+            assert team is not None
+            queues, agents = queues | team.queues, team.agents
+        scope = FloorScope(queues, agents)
         with self._feeds.floor.subscribe(ALL_QUEUES) as subscription:
-            calls = await self._queries.live_calls(queues)
+            calls = await self._queries.live_calls(queues, agents)
             sent: set[tuple[object, ...]] = set()
             for row in calls:
+                scope.follow(str(row["call_id"]))
                 sent.add(("call_started", row["call_id"]))
                 yield supervisor_pb2.FloorUpdate(call=overview_from_row(row))
             for row in await self._queries.open_alerts([str(r["call_id"]) for r in calls]):
@@ -384,7 +406,7 @@ class SupervisorService(supervisor_pb2_grpc.SupervisorServicer):
                     item = await subscription.get()
                 except WatcherTooSlowError as exc:
                     await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-                if wanted and item.queue not in wanted:
+                if not scope.admits(item.queue, item.call_id, agent_of(item.update)):
                     continue
                 if _after_its_end(item, sent):
                     continue
