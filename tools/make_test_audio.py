@@ -220,16 +220,32 @@ def _checksum(data: bytes) -> int:
     return ~_ones_complement_sum(data) & 0xFFFF
 
 
-def _frame(party: Party, index: int, payload: bytes) -> bytes:
-    """Ethernet/IPv4/UDP/RTP frame carrying one 20 ms PCMU packet of ``party``."""
+@dataclass(frozen=True)
+class RtpOverride:
+    """A packet that is not audio (an RFC 4733 telephone-event, say) sent in place of the
+    audio frame at its index: its own payload type, marker, RTP timestamp and payload."""
+
+    payload_type: int
+    marker: bool
+    timestamp: int
+    payload: bytes
+
+
+def _frame(party: Party, index: int, payload: bytes, override: RtpOverride | None = None) -> bytes:
+    """Ethernet/IPv4/UDP/RTP frame carrying one 20 ms PCMU packet of ``party`` (or the
+    ``override`` packet with the same sequence number)."""
     marker = 0x80 if index == 0 else 0x00  # marker bit on the first packet; PT 0 = PCMU
+    timestamp = party.first_ts + index * FRAME_SAMPLES
+    if override is not None:
+        marker = (0x80 if override.marker else 0x00) | override.payload_type
+        timestamp, payload = party.first_ts + override.timestamp, override.payload
     rtp = (
         struct.pack(
             "!BBHII",
             0x80,
             marker,
             (party.first_seq + index) & 0xFFFF,
-            (party.first_ts + index * FRAME_SAMPLES) & 0xFFFFFFFF,
+            timestamp & 0xFFFFFFFF,
             party.ssrc,
         )
         + payload
@@ -247,8 +263,14 @@ def _frame(party: Party, index: int, payload: bytes) -> bytes:
     return DST_MAC + SRC_MAC + b"\x08\x00" + ip_hdr + udp
 
 
-def write_pcap(path: Path, streams: dict[Party, bytes]) -> int:
-    """Write one RTP stream per party, interleaved in time order; return the packet count."""
+def write_pcap(
+    path: Path,
+    streams: dict[Party, bytes],
+    overrides: dict[Party, dict[int, RtpOverride]] | None = None,
+) -> int:
+    """Write one RTP stream per party, interleaved in time order; return the packet count.
+    `overrides`: per party, frame index -> the packet sent instead of that audio frame."""
+    overrides = overrides or {}
     n_frames = {len(data) // FRAME_SAMPLES for data in streams.values()}
     if len(n_frames) != 1:
         raise ValueError("all channels must have the same length")
@@ -259,7 +281,8 @@ def write_pcap(path: Path, streams: dict[Party, bytes]) -> int:
         usec_total = i * 20_000
         ts_sec, ts_usec = PCAP_EPOCH + usec_total // 1_000_000, usec_total % 1_000_000
         for party, data in streams.items():  # same capture time, customer first
-            frame = _frame(party, i, data[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES])
+            audio = data[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
+            frame = _frame(party, i, audio, overrides.get(party, {}).get(i))
             out += struct.pack("<IIII", ts_sec, ts_usec, len(frame), len(frame)) + frame
             count += 1
     path.write_bytes(bytes(out))

@@ -9,6 +9,14 @@ Needs the Debian packages ``espeak-ng`` and ``sox``. Calls:
 ``escalation_fr``
     A French bank call in which the customer gets angrier and asks twice for a human
     ("conseiller"): the French counterpart of escalation_en, for the analyzer's end-to-end test.
+
+``escalation_en_dtmf``
+    escalation_en's audio (read from its committed files, not synthesized again) with the
+    agent pressing ``*1`` at 3.0 s and ``*2`` at 10.2 s on the keypad: RFC 4733
+    telephone-events (payload type 101) in the agent stream in place of the audio frames they
+    cover, as a phone sends them. The recorder's default DTMF digits pause and resume the
+    recording there (PCI pause while the customer gives card details). ``transcript.json``
+    lists the key presses under ``dtmf``.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import struct
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -68,11 +77,93 @@ CALLS = {
 }
 
 
+# RFC 4733 as a phone sends a key press: a first packet with the marker bit, progress packets
+# with a growing duration (all with the event's start timestamp), then the end packet three
+# times. One packet per 20 ms frame, in place of the audio of that frame.
+TELEPHONE_EVENT_PT = 101
+DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
+DTMF_PROGRESS_PACKETS = 5  # 100 ms of key press
+DTMF_END_REPEATS = 3
+DTMF_GAP_FRAMES = 5  # 100 ms of audio between two digits of one sequence
+DTMF_VOLUME = 10  # -10 dBm0
+
+DTMF_CALLS = {
+    # name: (committed call it is made from, [(at_s, digits)])
+    "escalation_en_dtmf": ("escalation_en", [(3.0, "*1"), (10.2, "*2")]),
+}
+
+
+def key_press_packets(digits: str, first_frame: int) -> dict[int, make_test_audio.RtpOverride]:
+    """Frame index -> telephone-event packet for each digit, digits DTMF_GAP_FRAMES apart."""
+    packets: dict[int, make_test_audio.RtpOverride] = {}
+    frame = first_frame
+    for digit in digits:
+        event = DTMF_EVENTS[digit]
+        start_ts = frame * make_test_audio.FRAME_SAMPLES
+        for n in range(DTMF_PROGRESS_PACKETS + DTMF_END_REPEATS):
+            ended = n >= DTMF_PROGRESS_PACKETS
+            duration = min(n + 1, DTMF_PROGRESS_PACKETS) * make_test_audio.FRAME_SAMPLES
+            flags = (0x80 if ended else 0x00) | DTMF_VOLUME
+            payload = struct.pack("!BBH", event, flags, duration)
+            packets[frame] = make_test_audio.RtpOverride(
+                TELEPHONE_EVENT_PT, n == 0, start_ts, payload
+            )
+            frame += 1
+        frame += DTMF_GAP_FRAMES
+    return packets
+
+
+def build_dtmf_call(name: str, out_root: Path) -> dict:
+    source_name, presses = DTMF_CALLS[name]
+    source = out_root / source_name
+    transcript = json.loads((source / "transcript.json").read_text())
+    parties = {p.channel: p for p in make_test_audio.PARTIES}
+    streams = {p: (source / f"{p.channel}.ulaw").read_bytes() for p in parties.values()}
+    frame_ms = 1000 * make_test_audio.FRAME_SAMPLES // make_test_audio.SAMPLE_RATE
+    agent_packets: dict[int, make_test_audio.RtpOverride] = {}
+    listed = []
+    for at_s, digits in presses:
+        first = round(at_s * 1000 / frame_ms)
+        packets = key_press_packets(digits, first)
+        agent_packets.update(packets)
+        listed.append(
+            {
+                "channel": "agent",
+                "digits": digits,
+                "start_ms": first * frame_ms,
+                "end_ms": (max(packets) + 1) * frame_ms,
+            }
+        )
+    out_dir = out_root / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    count = make_test_audio.write_pcap(
+        out_dir / "call.pcap", streams, {parties["agent"]: agent_packets}
+    )
+    transcript.update(
+        call=name,
+        description=transcript["description"] + " The agent pauses the recording with *1 and"
+        " resumes it with *2 on the keypad (RFC 4733).",
+        dtmf=listed,
+        generator="tools/make_test_call.py",
+    )
+    transcript["pcap"]["packets"] = count
+    transcript["pcap"]["telephone_event_payload_type"] = TELEPHONE_EVENT_PT
+    for channel in transcript["channels"].values():
+        channel["file"] = f"../{source_name}/{channel['file']}"  # the audio is the source's
+    (out_dir / "transcript.json").write_text(json.dumps(transcript, indent=2) + "\n")
+    return transcript
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out-root", type=Path, default=DEFAULT_OUT_ROOT)
-    parser.add_argument("--only", nargs="+", choices=sorted(CALLS))
+    parser.add_argument("--only", nargs="+", choices=sorted([*CALLS, *DTMF_CALLS]))
     args = parser.parse_args(argv)
+    for name in DTMF_CALLS:
+        if args.only and name not in args.only:
+            continue
+        transcript = build_dtmf_call(name, args.out_root)
+        print(f"{args.out_root / name}: {transcript['pcap']['packets']} RTP packets, with DTMF")
     for name, (parties, call) in CALLS.items():
         if args.only and name not in args.only:
             continue
