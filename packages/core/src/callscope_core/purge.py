@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -364,3 +364,19 @@ async def rows_by_call(
         call_id = _row(row)[0]
         counts[call_id] = counts.get(call_id, 0) + 1
     return counts
+
+
+def row_purge_outcomes(
+    call_ids: Sequence[str], rows_deleted: Mapping[str, int], data: str
+) -> list[PurgeOutcome]:
+    """One outcome per call for a service whose data is rows only (transcriber, analyzer):
+    `DELETED` with its row count, or `ALREADY_GONE` when none of its `data` rows was found, so
+    both services word the answer alike."""
+    return [
+        PurgeOutcome(c, DELETED, rows_deleted=rows_deleted[c])
+        if rows_deleted.get(c)
+        else PurgeOutcome(
+            c, ALREADY_GONE, detail=f"no {data} stored for this call; nothing deleted"
+        )
+        for c in call_ids
+    ]

@@ -13,12 +13,11 @@ from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
 
 from callscope_core.purge import (
-    ALREADY_GONE,
     ANALYSIS,
-    DELETED,
     Publisher,
     PurgeOutcome,
     RetentionCommandHandler,
+    row_purge_outcomes,
     rows_by_call,
     utc_now,
 )
@@ -44,14 +43,7 @@ class AnalysisPurger:
             )
             for call_id, n in rows.items():
                 total[call_id] = total.get(call_id, 0) + n
-        return [
-            PurgeOutcome(c, DELETED, rows_deleted=total[c])
-            if total.get(c)
-            else PurgeOutcome(
-                c, ALREADY_GONE, detail="no analysis stored for this call; nothing deleted"
-            )
-            for c in call_ids
-        ]
+        return row_purge_outcomes(call_ids, total, "analysis")
 
 
 def purge_handler(

@@ -169,6 +169,15 @@ def grpc_status(exc: grpc.aio.AioRpcError) -> int:
     }.get(exc.code(), 502)
 
 
+def grpc_reason(exc: grpc.aio.AioRpcError) -> str:
+    return exc.details() or exc.code().name
+
+
+def grpc_error(exc: grpc.aio.AioRpcError) -> web.Response:
+    """The JSON answer to a failed upstream call: its HTTP status and the upstream's reason."""
+    return json_error(grpc_status(exc), grpc_reason(exc))
+
+
 async def find_call(request: web.Request, call_id: str) -> supervisor_pb2.CallOverview | None:
     """The call, when it exists and the user may see it (one of their queues)."""
     if not CALL_ID.match(call_id):
@@ -187,6 +196,19 @@ async def find_call(request: web.Request, call_id: str) -> supervisor_pb2.CallOv
         if call.call_id == call_id and user.sees_queue(call.queue):
             return call
     return None
+
+
+async def call_or_json_error(
+    request: web.Request, call_id: str
+) -> supervisor_pb2.CallOverview | web.Response:
+    """`find_call` for the API and event handlers: the call, or the JSON error to answer with
+    (404 when it does not exist or is not in the user's queues, alike; the upstream's status
+    when SearchCalls fails)."""
+    try:
+        call = await find_call(request, call_id)
+    except grpc.aio.AioRpcError as exc:
+        return grpc_error(exc)
+    return json_error(404, "call not found") if call is None else call
 
 
 # -- middlewares ------------------------------------------------------------------------------
@@ -339,7 +361,7 @@ async def ack_alert(request: web.Request) -> web.StreamResponse:
             timeout=console.upstream.timeout_s,
         )
     except grpc.aio.AioRpcError as exc:
-        return json_error(grpc_status(exc), exc.details() or exc.code().name)
+        return grpc_error(exc)
     return web.json_response({"alert_id": reply.alert_id, "acknowledged": reply.acknowledged})
 
 
@@ -347,10 +369,10 @@ async def call_analysis(request: web.Request) -> web.StreamResponse:
     """The call after it ended: its overview and summary (GetCallAnalysis, audited)."""
     call_id = request.match_info["call_id"]
     console, user = console_of(request), user_of(request)
+    call = await call_or_json_error(request, call_id)
+    if isinstance(call, web.Response):
+        return call
     try:
-        call = await find_call(request, call_id)
-        if call is None:
-            return json_error(404, "call not found")
         analysis = await console.upstream.supervisor.GetCallAnalysis(
             supervisor_pb2.GetCallAnalysisRequest(
                 call_id=call_id,
@@ -360,7 +382,7 @@ async def call_analysis(request: web.Request) -> web.StreamResponse:
             timeout=console.upstream.timeout_s,
         )
     except grpc.aio.AioRpcError as exc:
-        return json_error(grpc_status(exc), exc.details() or exc.code().name)
+        return grpc_error(exc)
     # The authoritative transcript (post-call version 2 when there is one): finals that came
     # after the live stream ended are shown too.
     transcript: list[View] = []
@@ -375,7 +397,7 @@ async def call_analysis(request: web.Request) -> web.StreamResponse:
             )
             transcript = [segment_view(s) for s in stored.segments]
         except grpc.aio.AioRpcError as exc:
-            transcript_error = f"{grpc_status(exc)}: {exc.details() or exc.code().name}"
+            transcript_error = f"{grpc_status(exc)}: {grpc_reason(exc)}"
     return web.json_response(
         {
             "call": overview_view(analysis.call if analysis.HasField("call") else call),
@@ -393,10 +415,10 @@ async def recording(request: web.Request) -> web.StreamResponse:
     it) and hand the page a console playback link that expires with the signed URL."""
     call_id = request.match_info["call_id"]
     console, user = console_of(request), user_of(request)
+    call = await call_or_json_error(request, call_id)
+    if isinstance(call, web.Response):
+        return call
     try:
-        call = await find_call(request, call_id)
-        if call is None:
-            return json_error(404, "call not found")
         reply = await console.upstream.recorder.GetRecording(
             recorder_pb2.GetRecordingRequest(
                 call_id=call_id,
@@ -407,7 +429,7 @@ async def recording(request: web.Request) -> web.StreamResponse:
             timeout=console.upstream.timeout_s,
         )
     except grpc.aio.AioRpcError as exc:
-        return json_error(grpc_status(exc), exc.details() or exc.code().name)
+        return grpc_error(exc)
     expires_at = float(reply.expires_at_unix or time.time() + console.playback_ttl_s)
     token = console.playback.grant(user.name, reply.url, expires_at)
     return web.json_response({"url": f"/playback/{token}", "expires_at": int(expires_at)})
@@ -510,7 +532,7 @@ async def search(request: web.Request) -> web.StreamResponse:
             request_calls, timeout=console.upstream.timeout_s
         )
     except grpc.aio.AioRpcError as exc:
-        return json_error(grpc_status(exc), exc.details() or exc.code().name)
+        return grpc_error(exc)
     calls: list[View] = []
     for call in reply.calls:
         if not user.sees_queue(call.queue):
@@ -552,12 +574,9 @@ async def floor_events(request: web.Request) -> web.StreamResponse:
 async def call_events(request: web.Request) -> web.StreamResponse:
     call_id = request.match_info["call_id"]
     console, user = console_of(request), user_of(request)
-    try:
-        call = await find_call(request, call_id)
-    except grpc.aio.AioRpcError as exc:
-        return json_error(grpc_status(exc), exc.details() or exc.code().name)
-    if call is None:
-        return json_error(404, "call not found")
+    call = await call_or_json_error(request, call_id)
+    if isinstance(call, web.Response):
+        return call
     last_event_id = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
     resumed = console.calls.resumable(user, call_id, last_event_id)
     if resumed is not None:

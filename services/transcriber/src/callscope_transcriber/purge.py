@@ -13,12 +13,11 @@ from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
 
 from callscope_core.purge import (
-    ALREADY_GONE,
-    DELETED,
     TRANSCRIPT,
     Publisher,
     PurgeOutcome,
     RetentionCommandHandler,
+    row_purge_outcomes,
     rows_by_call,
     utc_now,
 )
@@ -43,14 +42,7 @@ class TranscriptPurger:
                 ),
                 (list(call_ids),),
             )
-        return [
-            PurgeOutcome(c, DELETED, rows_deleted=rows[c])
-            if rows.get(c)
-            else PurgeOutcome(
-                c, ALREADY_GONE, detail="no transcript stored for this call; nothing deleted"
-            )
-            for c in call_ids
-        ]
+        return row_purge_outcomes(call_ids, rows, "transcript")
 
 
 def purge_handler(
