@@ -63,9 +63,21 @@ async def test_policies_set_and_listed_by_the_cli_and_read_over_grpc(
     code, out = await cli(
         target, "policy", "set", "--tenant", "acme", "--queue", "vip", "--mode", "on_demand",
         "--opt-out", "proof_only", "--purposes", "proof,quality",
+        "--proof-retention-days", "1825",
     )  # fmt: skip
     assert code == 0, out
     assert "on_demand" in out and "opt-out=proof_only" in out and "v1 ops-1" in out
+    assert "proof-lock=1825d" in out  # five years, banking-style
+    code, out = await cli(
+        target, "policy", "set", "--tenant", "acme", "--queue", "vip", "--mode", "on_demand",
+        "--opt-out", "proof_only", "--purposes", "proof,quality",
+    )  # fmt: skip
+    assert code == 0 and "proof-lock=1825d" in out and "v2" in out, out  # unset: kept
+    code, out = await cli(
+        target, "policy", "set", "--tenant", "acme", "--queue", "vip", "--mode", "on_demand",
+        "--proof-retention-days", "40000",
+    )  # fmt: skip
+    assert code == 2 and "proof_retention_days" in out, out
     code, out = await cli(
         target, "policy", "set", "--tenant", "acme", "--mode", "percentage", "--percentage", "25"
     )
@@ -87,6 +99,7 @@ async def test_policies_set_and_listed_by_the_cli_and_read_over_grpc(
             recorder_pb2.GetRecordingPolicyRequest(tenant="acme", queue="vip"), timeout=10
         )
         assert vip.mode == vip.MODE_ON_DEMAND and list(vip.purposes) == ["proof", "quality"]
+        assert vip.proof_retention_days == 1825
         fallback = await stub.GetRecordingPolicy(
             recorder_pb2.GetRecordingPolicyRequest(tenant="acme", queue="other"), timeout=10
         )
@@ -94,7 +107,7 @@ async def test_policies_set_and_listed_by_the_cli_and_read_over_grpc(
         unknown = await stub.GetRecordingPolicy(
             recorder_pb2.GetRecordingPolicyRequest(tenant="nobody"), timeout=10
         )
-        assert unknown.mode == unknown.MODE_ALL
+        assert unknown.mode == unknown.MODE_ALL and unknown.proof_retention_days == 365
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await stub.SetRecordingPolicy(
                 recorder_pb2.SetRecordingPolicyRequest(

@@ -54,6 +54,7 @@ def policy_message(policy: RecordingPolicy) -> recorder_pb2.RecordingPolicy:
         purposes=list(policy.purposes),
         updated_by=policy.updated_by,
         version=policy.version,
+        proof_retention_days=policy.proof_retention_days,
     )
     if policy.updated_at is not None:
         message.updated_at.FromDatetime(policy.updated_at)
@@ -61,8 +62,9 @@ def policy_message(policy: RecordingPolicy) -> recorder_pb2.RecordingPolicy:
 
 
 def policy_from_message(
-    message: recorder_pb2.RecordingPolicy, proof_retention_days: int = 365
+    message: recorder_pb2.RecordingPolicy, current_proof_retention_days: int = 365
 ) -> RecordingPolicy:
+    """The policy a Set asks for; `proof_retention_days` 0 (unset) keeps the current one."""
     if message.mode not in _MODE_NAMES:
         raise PolicyError("mode is required: MODE_ALL, MODE_PERCENTAGE or MODE_ON_DEMAND")
     return RecordingPolicy(
@@ -72,7 +74,7 @@ def policy_from_message(
         percentage=message.percentage if message.mode == message.MODE_PERCENTAGE else 100.0,
         opt_out_decision=message.opt_out_decision or "stop",
         purposes=tuple(message.purposes) or ("quality", "analytics"),
-        proof_retention_days=proof_retention_days,
+        proof_retention_days=message.proof_retention_days or current_proof_retention_days,
     )
 
 
@@ -159,7 +161,7 @@ class RecorderService(recorder_pb2_grpc.RecorderServicer):
         if not request.requested_by:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "required: requested_by")
         try:
-            # The proof retention is not in the message: keep what the policy had.
+            # A Set without proof_retention_days keeps what the policy had.
             current = {(p.tenant, p.queue): p for p in await store.list(request.policy.tenant)}
             known = current.get((request.policy.tenant, request.policy.queue))
             policy = policy_from_message(

@@ -78,6 +78,7 @@ def _line(policy: recorder_pb2.RecordingPolicy) -> str:
     return (
         f"{policy.tenant:<12} {policy.queue or '(default)':<14} {mode:<18} "
         f"opt-out={policy.opt_out_decision:<10} purposes={','.join(policy.purposes):<24} "
+        f"proof-lock={policy.proof_retention_days}d "
         f"v{policy.version} {policy.updated_by or '-'} {updated}"
     )
 
@@ -137,6 +138,11 @@ def set_policy(
     purposes: str = typer.Option(
         "quality,analytics", help="Comma-separated: proof, quality, analytics, live-assist"
     ),
+    proof_retention_days: int = typer.Option(
+        0,
+        "--proof-retention-days",
+        help="Days proof recordings stay under Object Lock (1..36500); 0 keeps the current.",
+    ),
     by: str | None = ByOption,
     as_json: bool = JsonOption,
     target: str | None = TargetOption,
@@ -151,6 +157,7 @@ def set_policy(
         percentage=percentage,
         opt_out_decision=opt_out,
         purposes=[p.strip() for p in purposes.split(",") if p.strip()],
+        proof_retention_days=proof_retention_days,
     )
     with _stub(target) as stub:
         reply = _call(

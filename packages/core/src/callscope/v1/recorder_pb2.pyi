@@ -110,7 +110,7 @@ class GetRecordingResponse(_message.Message):
     def __init__(self, url: _Optional[str] = ..., expires_at_unix: _Optional[int] = ...) -> None: ...
 
 class RecordingPolicy(_message.Message):
-    __slots__ = ("tenant", "queue", "mode", "percentage", "opt_out_decision", "purposes", "updated_by", "updated_at", "version")
+    __slots__ = ("tenant", "queue", "mode", "percentage", "opt_out_decision", "purposes", "updated_by", "updated_at", "version", "proof_retention_days")
     class Mode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         MODE_UNSPECIFIED: _ClassVar[RecordingPolicy.Mode]
@@ -130,6 +130,7 @@ class RecordingPolicy(_message.Message):
     UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    PROOF_RETENTION_DAYS_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     queue: str
     mode: RecordingPolicy.Mode
@@ -139,7 +140,8 @@ class RecordingPolicy(_message.Message):
     updated_by: str
     updated_at: _timestamp_pb2.Timestamp
     version: int
-    def __init__(self, tenant: _Optional[str] = ..., queue: _Optional[str] = ..., mode: _Optional[_Union[RecordingPolicy.Mode, str]] = ..., percentage: _Optional[float] = ..., opt_out_decision: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., updated_by: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ...) -> None: ...
+    proof_retention_days: int
+    def __init__(self, tenant: _Optional[str] = ..., queue: _Optional[str] = ..., mode: _Optional[_Union[RecordingPolicy.Mode, str]] = ..., percentage: _Optional[float] = ..., opt_out_decision: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., updated_by: _Optional[str] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ..., proof_retention_days: _Optional[int] = ...) -> None: ...
 
 class GetRecordingPolicyRequest(_message.Message):
     __slots__ = ("tenant", "queue")
