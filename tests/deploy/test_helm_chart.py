@@ -60,7 +60,7 @@ SERVICE_SETTINGS: dict[str, type[BaseSettings]] = {
 }
 # Kinds that come from CRDs (Prometheus Operator, KEDA): no Kubernetes schema to validate against.
 CRD_KINDS = {"ServiceMonitor", "ScaledObject", "TriggerAuthentication"}
-WORKLOAD_KINDS = {"Deployment", "DaemonSet", "Job"}
+WORKLOAD_KINDS = {"Deployment", "DaemonSet", "StatefulSet", "Job"}
 
 
 def _require(module: str, pip_name: str) -> Any:
@@ -324,7 +324,7 @@ def test_manifests_validate_against_kubernetes_schemas(
 
 def test_custom_resources_are_well_formed(chart: Any) -> None:
     docs = manifests(chart, "production")
-    kinds = {d["kind"] for d in docs} - {"Deployment", "DaemonSet", "Job"}
+    kinds = {d["kind"] for d in docs} - WORKLOAD_KINDS
     assert {"ServiceMonitor", "ScaledObject", "TriggerAuthentication"} <= kinds
     services = {s["metadata"]["name"]: s for s in of_kind(docs, "Service")}
     for monitor in of_kind(docs, "ServiceMonitor"):
@@ -701,7 +701,7 @@ def test_recorder_has_a_pdb_a_prestop_hook_and_a_long_grace_period(
         assert recorder["spec"]["updateStrategy"]["rollingUpdate"]["maxSurge"] == 0
     else:
         assert "maxUnavailable" in pdb["spec"] or "minAvailable" in pdb["spec"]
-        if spec.get("hostNetwork"):
+        if spec.get("hostNetwork") and recorder["kind"] == "Deployment":
             # The replacement cannot bind the node's ports before the old pod has drained.
             assert recorder["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0
 
@@ -718,13 +718,40 @@ def test_recorder_host_network_mode(chart: Any, scenario: str) -> None:
     assert advertised["fieldPath"] == "status.hostIP", "SDP must carry the node's address"
     assert not any(p["name"].startswith("rtp-") for p in container["ports"])
     assert not [s for s in of_kind(docs, "Service") if s["metadata"]["name"].endswith("-sip")]
-    if recorder["kind"] == "Deployment":
+    if recorder["kind"] != "DaemonSet":
         [term] = spec["affinity"]["podAntiAffinity"][
             "requiredDuringSchedulingIgnoredDuringExecution"
         ]
         assert term["topologyKey"] == "kubernetes.io/hostname", "one recorder per node"
     if scenario == "production":
         assert spec["nodeSelector"] and spec["tolerations"], "dedicated recorder node pool"
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_recorder_spool_is_mounted_where_the_recorder_writes_it(chart: Any, scenario: str) -> None:
+    """A StatefulSet keeps each replica's spool on its own claim (a replica rescheduled after a
+    crash finishes what it had spooled); a Deployment or DaemonSet has a bounded emptyDir,
+    which survives a container restart only."""
+    docs = manifests(chart, scenario)
+    recorder = the_workload(docs, "recorder")
+    spec = pod_spec(recorder)
+    [container] = spec["containers"]
+    spool_dir = env_of(container, docs)["CALLSCOPE_RECORDER_SPOOL_DIR"]["value"]
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == "spool"]
+    assert mount["mountPath"] == spool_dir and not mount.get("readOnly")
+    pod_volumes = {v["name"]: v for v in spec["volumes"]}
+    if recorder["kind"] == "StatefulSet":
+        assert "spool" not in pod_volumes
+        [claim] = recorder["spec"]["volumeClaimTemplates"]
+        assert claim["metadata"]["name"] == "spool"
+        assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+        values = SCENARIOS[scenario]["recorder"]["spoolPersistence"]
+        assert claim["spec"]["resources"]["requests"]["storage"] == values["size"]
+        assert claim["spec"].get("storageClassName", "") == values.get("storageClass", "")
+        services = {s["metadata"]["name"] for s in of_kind(docs, "Service")}
+        assert recorder["spec"]["serviceName"] in services
+    else:
+        assert pod_volumes["spool"]["emptyDir"]["sizeLimit"]
 
 
 def _rtp_ports(rtp_min: int, rtp_max: int) -> list[int]:

@@ -1,5 +1,5 @@
 {{/*
-The recorder's pod, shared by its Deployment and DaemonSet.
+The recorder's pod, shared by its Deployment, DaemonSet and StatefulSet.
 
 Two network modes (docs/deploy.md explains the trade-off):
 - hostNetwork: the recorder binds SIP and its whole RTP range on the node; the SDP carries the
@@ -43,7 +43,7 @@ Two network modes (docs/deploy.md explains the trade-off):
 {{- if $r.affinity }}
 affinity:
 {{ toYaml $r.affinity | indent 2 }}
-{{- else if and (eq $r.networkMode "hostNetwork") (eq $r.kind "Deployment") }}
+{{- else if and (eq $r.networkMode "hostNetwork") (ne $r.kind "DaemonSet") }}
 affinity:
   podAntiAffinity:
     # One recorder per node: they all bind the same SIP port and RTP range on the node.
@@ -52,7 +52,7 @@ affinity:
         labelSelector:
           matchLabels:
 {{- with (include "callscope.selectorLabels" (dict "context" . "component" "recorder") | trim) }}{{ . | nindent 12 }}{{- end }}
-{{- else if eq $r.kind "Deployment" }}
+{{- else if ne $r.kind "DaemonSet" }}
 affinity:
   podAntiAffinity:
     preferredDuringSchedulingIgnoredDuringExecution:
@@ -188,9 +188,11 @@ spec:
 {{- end }}
   volumes:
 {{- with (include "callscope.tmpVolume" . | trim) }}{{ . | nindent 4 }}{{- end }}
+{{- if ne $r.kind "StatefulSet" }}
     - name: spool
       emptyDir:
         sizeLimit: {{ $r.spoolSizeLimit }}
+{{- end }}
 {{- with $r.extraVolumes }}
 {{ toYaml . | indent 4 }}
 {{- end }}
