@@ -48,12 +48,23 @@ def test_a_single_call_that_cannot_keep_up_is_deferred() -> None:
     assert POLICY.calls_to_defer({"only": CallLoad(10_001, 0)}) == ["only"]
 
 
+def test_a_deferred_call_comes_back_only_when_the_backlog_is_low_and_things_settled() -> None:
+    policy = BackPressurePolicy(resume_calls_below_ms=500, resume_interval_s=10.0)
+    assert policy.may_resume_a_call(499, since_last_change_s=10.0)
+    assert not policy.may_resume_a_call(500, since_last_change_s=60.0)  # backlog not low
+    assert not policy.may_resume_a_call(0, since_last_change_s=9.9)  # a change too recent
+    never = BackPressurePolicy(resume_calls_below_ms=0)
+    assert not never.may_resume_a_call(0, since_last_change_s=3600.0)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
         {"skip_partials_above_ms": 1000, "resume_partials_below_ms": 2000},
         {"skip_partials_above_ms": 5000, "defer_above_ms": 4000},
         {"resume_partials_below_ms": -1},
+        {"defer_above_ms": 15_000, "resume_calls_below_ms": 20_000},
+        {"resume_interval_s": -1.0},
     ],
 )
 def test_inconsistent_thresholds_are_refused(kwargs: dict[str, int]) -> None:

@@ -4,8 +4,9 @@
   channel; finals stored, partials not; after RecordingStored, the post-call version 2 of the
   stored stereo recording is published and stored, and version 1 is kept;
 - back-pressure with a tiny queue: partials are skipped, then the newest calls are deferred to
-  the post-call path, each change announced by a TranscriptionDegraded event; every call ends
-  up transcribed (live, or version 2 after the call);
+  the post-call path, each change announced by a TranscriptionDegraded event; once the backlog
+  is gone a deferred call still in progress comes back live; every call ends up transcribed
+  (live, or version 2 after the call);
 - restart safety: the process is killed (SIGKILL) mid-call, segments are redelivered, and the
   stored and published finals have neither duplicates nor gaps.
 """
@@ -327,7 +328,7 @@ def long_channel(speech_pcm: Callable[[str, int], bytes], sentences: range, gap_
     return gap.join(speech_pcm("en", n) for n in sentences) + gap
 
 
-async def test_back_pressure_skips_partials_then_defers_newest_calls(
+async def test_back_pressure_skips_partials_then_defers_newest_calls_and_resumes_one(
     core: CoreSettings,
     producer: EventProducer,
     models: tuple[Path, Path],
@@ -335,20 +336,27 @@ async def test_back_pressure_skips_partials_then_defers_newest_calls(
 ) -> None:
     calls = [f"busy{i}-{uuid.uuid4().hex[:6]}" for i in range(3)]
     pcm = long_channel(speech_pcm, range(1, 5), 1.0)  # about 20 s, four sentences
-    # A tiny queue: partials stop at 1 s of backlog, calls are deferred above 6 s.
+    later = long_channel(speech_pcm, range(5, 7), 1.0)  # what the calls say afterwards
+    # A tiny queue: partials stop at 1 s of backlog, calls are deferred above 6 s, and a
+    # deferred call may come back once the backlog is under 0.5 s for 2 s.
     settings = transcriber_settings(
         models,
         backlog_skip_partials_ms=1000,
         backlog_resume_partials_ms=500,
         backlog_defer_ms=6000,
+        backlog_resume_calls_ms=500,
+        backlog_resume_interval_s=2.0,
     )
+    whole = {c: audio_segments(c, CUSTOMER, pcm + later) for c in calls}
+    first_part = len(pcm) // (SEGMENT_MS * _BYTES_PER_MS)  # the calls go on after it
     async with (
         transcriber(core, settings),
         Listener(core.kafka_bootstrap_servers) as listener,
     ):
         # All three calls at once, faster than real time: the model cannot keep up.
-        streams = [audio_segments(c, CUSTOMER, pcm) for c in calls]
-        await publish(producer, interleave(*streams), realtime=False)
+        await publish(
+            producer, interleave(*(s[:first_part] for s in whole.values())), realtime=False
+        )
 
         def settled(call_id: str) -> bool:
             got = listener.of(call_id)
@@ -365,20 +373,40 @@ async def test_back_pressure_skips_partials_then_defers_newest_calls(
             assert event.backlog_ms > 0 and "post-call" in event.reason
         for call_id in live:  # a call kept live got all its finals
             assert [f.utterance_no for f in listener.of(call_id).finals()] == [0, 1, 2, 3]
-        with psycopg.connect(core.database_url) as conn:
-            rows = conn.execute(
-                "SELECT call_id FROM transcriber.calls WHERE deferred_at IS NOT NULL"
-                " AND call_id = ANY(%s)",
-                (calls,),
-            ).fetchall()
-        assert sorted(r[0] for r in rows) == sorted(deferred)
+
+        def deferred_in_store() -> list[str]:
+            with psycopg.connect(core.database_url) as conn:
+                rows = conn.execute(
+                    "SELECT call_id FROM transcriber.calls WHERE deferred_at IS NOT NULL"
+                    " AND call_id = ANY(%s)",
+                    (calls,),
+                ).fetchall()
+            return sorted(r[0] for r in rows)
+
+        assert deferred_in_store() == sorted(deferred)
+
+        # The backlog is gone: the deferred call, still going on, comes back live from its
+        # next segment; what it said while deferred is left to the post-call pass.
+        target = deferred[0]
+        got = listener.of(target)
+        live_before = len(got.finals())
+        await publish(producer, whole[target][first_part:], realtime=False)
+        await listener.until(
+            lambda: len(got.finals()) >= live_before + 2, 240, "the resumed call's live finals"
+        )
+        recovered = [d for d in got.degraded if d.level == "recovered"]
+        assert len(recovered) == 1 and "resumed at" in recovered[0].reason
+        resumed = got.finals()[live_before:]
+        assert all(f.start_ms >= len(pcm) // _BYTES_PER_MS for f in resumed)
+        assert "welcome" in " ".join(f.text.lower() for f in resumed)
+        numbers = [f.utterance_no for f in got.finals()]
+        assert len(numbers) == len(set(numbers))  # numbering goes on: no clash
+        assert target not in deferred_in_store()
 
         # Nothing is dropped: after the call, the deferred call is transcribed in full (v2).
-        target = deferred[0]
-        await recording_stored(core, producer, target, pcm, b"")
-        got = listener.of(target)
-        await listener.until(lambda: len(got.finals(2)) >= 4, 240, "the deferred call's v2")
-        assert [f.utterance_no for f in got.finals(2)] == [0, 1, 2, 3]
+        await recording_stored(core, producer, target, pcm + later, b"")
+        await listener.until(lambda: len(got.finals(2)) >= 6, 240, "the deferred call's v2")
+        assert [f.utterance_no for f in got.finals(2)] == [0, 1, 2, 3, 4, 5]
         assert "refund" in got.finals(2)[1].text.lower()
 
 

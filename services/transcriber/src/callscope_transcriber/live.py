@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -301,6 +302,7 @@ class LiveStats:
     empty: int = 0
     ignored: int = 0  # segments of deferred calls or ended channels
     deferred_calls: int = 0
+    resumed_calls: int = 0
     latencies_s: list[float] = field(default_factory=list)  # live end of utterance -> FINAL
 
 
@@ -322,7 +324,10 @@ class LiveTranscriber:
             skip_partials_above_ms=settings.backlog_skip_partials_ms,
             resume_partials_below_ms=settings.backlog_resume_partials_ms,
             defer_above_ms=settings.backlog_defer_ms,
+            resume_calls_below_ms=min(settings.backlog_resume_calls_ms, settings.backlog_defer_ms),
+            resume_interval_s=settings.backlog_resume_interval_s,
         )
+        self._last_deferral_change = -math.inf  # monotonic time a call was deferred/resumed
         self._postcall_available = postcall_available
         self.queue = WorkQueue()
         self._channels: dict[ChannelKey, ChannelState] = {}
@@ -361,7 +366,7 @@ class LiveTranscriber:
         if not segment.call_id:
             raise PermanentError("audio segment without a call id")
         key = (segment.call_id, segment.channel)
-        if segment.call_id in self._deferred:
+        if segment.call_id in self._deferred and not await self._resume_if_room(segment):
             self._ignore_deferred(segment)
             return
         state = self._channels.get(key)
@@ -450,6 +455,28 @@ class LiveTranscriber:
                 )
         return state
 
+    async def _resume_if_room(self, segment: events_pb2.AudioSegment) -> bool:
+        """Bring a deferred call back to live transcription from this segment on, when the
+        backlog has room and both its channels are still live."""
+        call_id = segment.call_id
+        if segment.last or self._deferred.get(call_id) != set(_CHANNELS):
+            return False  # a channel has ended: the post-call pass does the rest
+        since = time.monotonic() - self._last_deferral_change
+        if not self._policy.may_resume_a_call(self.work_ms(), since):
+            return False
+        del self._deferred[call_id]
+        self._last_deferral_change = time.monotonic()
+        await self._store.resume_call(call_id)
+        self.stats.resumed_calls += 1
+        reason = (
+            f"live transcription resumed at {segment.start_ms} ms; what was said while the call"
+            " was deferred is in the post-call transcript (version 2)"
+        )
+        log.info("call %s back to live transcription: %s", call_id, reason)
+        self._announced[call_id] = Level.DEFERRED  # so that RECOVERED is announced
+        await self._announce(call_id, Level.RECOVERED, reason)
+        return True
+
     def _ignore_deferred(self, segment: events_pb2.AudioSegment) -> None:
         self.stats.ignored += 1
         if segment.last:
@@ -532,6 +559,7 @@ class LiveTranscriber:
             del self._channels[state.key]
         self._deferred[call_id] = set(_CHANNELS) - {s.channel for s in channels if s.closed}
         self._call_order.pop(call_id, None)
+        self._last_deferral_change = time.monotonic()
         self.stats.deferred_calls += 1
         await self._store.defer_call(call_id, reason)
         log.warning(

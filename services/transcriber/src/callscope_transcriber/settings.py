@@ -38,6 +38,10 @@ class TranscriberSettings(BaseSettings):
     backlog_skip_partials_ms: int = Field(2_000, ge=0)
     backlog_resume_partials_ms: int = Field(500, ge=0)
     backlog_defer_ms: int = Field(15_000, ge=0)
+    # A deferred call still in progress comes back live once the backlog is below this (0:
+    # never), at most one call per backlog_resume_interval_s.
+    backlog_resume_calls_ms: int = Field(500, ge=0)
+    backlog_resume_interval_s: float = Field(10.0, ge=0)
     # Language detection is restricted to these (Whisper alone is poor on short utterances).
     languages: list[str] = ["en", "fr", "ru", "zh"]
     min_silence_ms: int = Field(600, ge=100, le=5000)

@@ -220,6 +220,13 @@ class TranscriptStore:
                 (call_id, reason),
             )
 
+    async def resume_call(self, call_id: str) -> None:
+        """The call is transcribed live again (deferred_reason stays for the record)."""
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "UPDATE transcriber.calls SET deferred_at = NULL WHERE call_id = %s", (call_id,)
+            )
+
     async def is_deferred(self, call_id: str) -> bool:
         async with self._pool.connection() as conn:
             cur = await conn.execute(

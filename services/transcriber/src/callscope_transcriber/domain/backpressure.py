@@ -8,8 +8,12 @@ decode time; Whisper's cost is per 30 s window, so nearly per utterance). Levels
    once the backlog is below ``resume_partials_below_ms`` (hysteresis, so they do not flap);
 2. above ``defer_above_ms``: calls are deferred to the post-call path, the most recently
    started first (calls already being followed keep their live transcript), until the backlog
-   of the calls left is at most ``defer_above_ms``. A deferred call stays deferred until it
-   ends; its whole recording is transcribed after the call (version 2), so nothing is lost.
+   of the calls left is at most ``defer_above_ms``. Its whole recording is transcribed after
+   the call (version 2), so nothing is lost;
+3. below ``resume_calls_below_ms`` again, and no call deferred or resumed for
+   ``resume_interval_s``: a deferred call whose channels are still live comes back to live
+   transcription, one call at a time (the interval keeps calls from flapping between live and
+   deferred); what was said while it was deferred is only in version 2.
 
 Pure logic: the service feeds it numbers and acts on its answers (events, metrics, queues).
 """
@@ -40,12 +44,26 @@ class BackPressurePolicy:
     skip_partials_above_ms: int = 2_000
     resume_partials_below_ms: int = 500
     defer_above_ms: int = 15_000
+    resume_calls_below_ms: int = 500  # 0: a deferred call stays deferred until it ends
+    resume_interval_s: float = 10.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.resume_partials_below_ms <= self.skip_partials_above_ms:
             raise ValueError("need 0 <= resume_partials_below_ms <= skip_partials_above_ms")
         if self.defer_above_ms < self.skip_partials_above_ms:
             raise ValueError("defer_above_ms must be >= skip_partials_above_ms")
+        if not 0 <= self.resume_calls_below_ms <= self.defer_above_ms:
+            raise ValueError("need 0 <= resume_calls_below_ms <= defer_above_ms")
+        if self.resume_interval_s < 0:
+            raise ValueError("resume_interval_s must be >= 0")
+
+    def may_resume_a_call(self, backlog_ms: int, since_last_change_s: float) -> bool:
+        """Whether one deferred call may come back to live transcription now, given the
+        backlog and the time since a call was last deferred or resumed."""
+        return (
+            backlog_ms < self.resume_calls_below_ms
+            and since_last_change_s >= self.resume_interval_s
+        )
 
     def partials_allowed(self, backlog_ms: int, allowed_now: bool) -> bool:
         """Whether partials are produced, given the backlog and the current state."""
