@@ -150,7 +150,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpReceiver)
     local_stack.down(directory)
 
 
+LATE = {"test_otlp_trace.py": 1, "test_broker_restart.py": 2}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The OTLP checks look at the trace and metrics of the escalation call that
-    tests/e2e/test_siprec_call.py sends: run them last so that one call serves both."""
-    items.sort(key=lambda item: item.path.name == "test_otlp_trace.py")
+    tests/e2e/test_siprec_call.py sends: run them late so that one call serves both. The
+    broker restart runs last: no other test sees the broker's records vanish."""
+    items.sort(key=lambda item: LATE.get(item.path.name, 0))

