@@ -13,6 +13,7 @@ from callscope_core.topics import RETENTION_COMMANDS
 
 from .calls import CallRecorder
 from .grpc_api import RecorderService
+from .ingest.audiohook.signature import AudioHookSignatures
 from .ingest.rtp_server import RtpPortPool
 from .ingest.sip.server import SiprecServer
 from .ingest.websocket_server import MediaStreamServer
@@ -97,6 +98,9 @@ async def run(core: CoreSettings, settings: RecorderSettings, stop: asyncio.Even
             host=settings.websocket_host,
             port=settings.websocket_port,
             audiohook_api_keys=settings.audiohook_keys,
+            audiohook_signatures=AudioHookSignatures(
+                settings.audiohook_secrets, max_age_s=settings.audiohook_signature_max_age_s
+            ),
             twilio_auth_token=settings.twilio_auth_token,
             public_url=settings.websocket_public_url,
             max_message_bytes=settings.max_media_frame_bytes,

@@ -61,6 +61,11 @@ class RecorderSettings(BaseSettings):
     # AudioHook clients must send one of these (comma-separated) as X-API-KEY; with none
     # configured every AudioHook connection is refused (401).
     audiohook_api_keys: str = ""
+    # Client secrets (API_KEY=BASE64_SECRET, comma-separated) of the AudioHook integrations
+    # that have one: their upgrade requests must carry a valid signature (RFC 9421,
+    # HMAC-SHA256) at most audiohook_signature_max_age_s old, each nonce used once.
+    audiohook_client_secrets: str = ""
+    audiohook_signature_max_age_s: int = Field(10, ge=1, le=300)
     # Twilio auth token: when set, an upgrade without a valid X-Twilio-Signature is refused
     # (403). The signature covers the URL Twilio was given: websocket_public_url + path.
     twilio_auth_token: str = ""
@@ -84,6 +89,25 @@ class RecorderSettings(BaseSettings):
         if unknown:
             raise ValueError(f"dtmf_channels: unknown channel(s) {sorted(unknown)}")
         return self
+
+    @model_validator(mode="after")
+    def _check_audiohook_secrets(self) -> RecorderSettings:
+        from .ingest.audiohook.signature import parse_client_secrets
+
+        unknown = set(parse_client_secrets(self.audiohook_client_secrets)) - set(
+            self.audiohook_keys
+        )  # raises ClientSecretError (a ValueError) naming a bad entry
+        if unknown:
+            raise ValueError(
+                f"audiohook_client_secrets: {len(unknown)} key(s) not in audiohook_api_keys"
+            )
+        return self
+
+    @property
+    def audiohook_secrets(self) -> dict[str, bytes]:
+        from .ingest.audiohook.signature import parse_client_secrets
+
+        return parse_client_secrets(self.audiohook_client_secrets)
 
     @property
     def audiohook_keys(self) -> list[str]:

@@ -146,6 +146,13 @@ spec:
               name: {{ . | quote }}
               key: audiohook-api-keys
               optional: true
+        # API_KEY=BASE64_SECRET pairs: those keys' upgrade requests must be signed (RFC 9421).
+        - name: CALLSCOPE_RECORDER_AUDIOHOOK_CLIENT_SECRETS
+          valueFrom:
+            secretKeyRef:
+              name: {{ . | quote }}
+              key: audiohook-client-secrets
+              optional: true
         - name: CALLSCOPE_RECORDER_TWILIO_AUTH_TOKEN
           valueFrom:
             secretKeyRef:

@@ -2,7 +2,8 @@
 Twilio Media Streams on /twilio, one port.
 
 The upgrade request is checked before any WebSocket exists: an unknown path is a 404, a bad
-AudioHook API key a 401, a bad Twilio signature a 403. Messages larger than max_message_bytes
+AudioHook API key or, for a key with a client secret, a missing or bad request signature
+(audiohook/signature.py) a 401, a bad Twilio signature a 403. Messages larger than max_message_bytes
 close the connection with 1009 (websockets enforces it); each connection is one call and
 runs on its own, so one misbehaving client never affects another.
 """
@@ -20,6 +21,7 @@ from websockets.http11 import Request, Response
 
 from ..calls import CallRecorder
 from .audiohook.server import serve_audiohook
+from .audiohook.signature import AudioHookSignatures, SignatureRefused, UpgradeRequest
 from .twilio.server import serve_twilio, signature_valid
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class MediaStreamServer:
         host: str,
         port: int,
         audiohook_api_keys: Sequence[str],
+        audiohook_signatures: AudioHookSignatures | None = None,
         twilio_auth_token: str = "",
         public_url: str = "",
         max_message_bytes: int = 64 * 1024,
@@ -48,6 +51,7 @@ class MediaStreamServer:
         self._host = host
         self._port = port
         self._api_keys = [k for k in audiohook_api_keys if k]
+        self._signatures = audiohook_signatures or AudioHookSignatures({})
         self._twilio_token = twilio_auth_token
         # The URL Twilio was told to connect to (signatures cover it), e.g. wss://rec.example.
         self._public_url = public_url.rstrip("/")
@@ -107,6 +111,13 @@ class MediaStreamServer:
             key = request.headers.get("X-API-KEY", "")
             if not any(hmac.compare_digest(key, allowed) for allowed in self._api_keys):
                 return self._refuse(connection, HTTPStatus.UNAUTHORIZED, "invalid X-API-KEY")
+            if self._signatures.required_for(key):
+                fields = request.headers
+                headers = {name: ", ".join(fields.get_all(name)) for name in fields}
+                try:
+                    self._signatures.verify(UpgradeRequest.received(request.path, headers), key)
+                except SignatureRefused as exc:
+                    return self._refuse(connection, HTTPStatus.UNAUTHORIZED, str(exc))
             return None
         if route == TWILIO_PATH:
             if self._twilio_token:

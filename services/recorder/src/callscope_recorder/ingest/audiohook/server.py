@@ -52,6 +52,8 @@ class AudioHookCall:
         self.protocol = AudioHookSession(
             headers.get("Audiohook-Session-Id"), max_frame_bytes=max_frame_bytes
         )
+        # The organization the (possibly signed) upgrade request named: `open` must match it.
+        self._organization_id = headers.get("Audiohook-Organization-Id") or ""
         self.handle: CallHandle | None = None
         # Where the next audio goes on the call's 8 kHz timeline: audio received plus the
         # gaps (pauses, discarded stretches) the client told us about.
@@ -119,6 +121,10 @@ class AudioHookCall:
 
     async def _apply(self, effect: Effect) -> None:
         if isinstance(effect, CallOpened):
+            if self._organization_id and effect.organization_id != self._organization_id:
+                raise AudioHookProtocolError(
+                    "open: organizationId does not match the Audiohook-Organization-Id header"
+                )
             self.handle = await self._recorder.open_call(self._call_info(effect))
             return
         handle = self.handle
