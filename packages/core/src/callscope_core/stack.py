@@ -104,6 +104,16 @@ def start_tansu(port: int, log_path: Path) -> subprocess.Popen[bytes]:
     return broker
 
 
+async def create_topics(kafka_bootstrap: str) -> None:
+    """Every Callscope topic with its partition count, on the local (non-idempotent) broker."""
+    from .kafka import ensure_topics
+    from .settings import CoreSettings
+    from .topics import ALL_TOPICS
+
+    settings = CoreSettings(kafka_bootstrap_servers=kafka_bootstrap, kafka_idempotence=False)
+    await ensure_topics(settings, ALL_TOPICS)
+
+
 def write_console_users(path: Path) -> Path:
     """Sign-in tokens of the local console (kept if the file exists): an admin, and one
     supervisor for each of the sample calls' queues, so a queue filter can be tried."""
@@ -239,16 +249,9 @@ class Supervisor:
         """The broker died: start it again on the same port, as Kubernetes restarts a Kafka
         pod, and create the topics again. The local broker is memory-only, so what it held is
         gone; the services reconnect on their own (tests/e2e/test_broker_restart.py)."""
-        from .kafka import ensure_topics
-        from .settings import CoreSettings
-        from .topics import ALL_TOPICS
-
         assert self.endpoints is not None
         self.broker = start_tansu(self.kafka_port, self.dir / "logs" / "kafka.log")
-        settings = CoreSettings(
-            kafka_bootstrap_servers=self.endpoints.kafka_bootstrap, kafka_idempotence=False
-        )
-        await ensure_topics(settings, ALL_TOPICS)
+        await create_topics(self.endpoints.kafka_bootstrap)
         self.broker_restarts += 1
         self.write_state()
 
@@ -331,10 +334,6 @@ class Supervisor:
         raise StackError(f"{name} not healthy after {timeout:.0f}s; see {svc.log_path}")
 
     async def start(self) -> None:
-        from .kafka import ensure_topics
-        from .settings import CoreSettings
-        from .topics import ALL_TOPICS
-
         (self.dir / "logs").mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
         kafka = self.start_broker()
@@ -356,8 +355,7 @@ class Supervisor:
             console_url=f"http://127.0.0.1:{free_port()}/",
             console_users=str(write_console_users(self.dir / "console-users.yaml")),
         )
-        settings = CoreSettings(kafka_bootstrap_servers=kafka, kafka_idempotence=False)
-        await ensure_topics(settings, ALL_TOPICS)
+        await create_topics(kafka)
         self.write_state()
         log.info("infrastructure up in %.1fs", time.monotonic() - t0)
         for name in self.services_wanted:

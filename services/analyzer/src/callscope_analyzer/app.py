@@ -39,7 +39,14 @@ from .purge import purge_handler
 from .rule_overrides import LiveRules, RuleOverrideStore
 from .settings import AnalyzerSettings
 from .store import AnalyzerStore, SupervisorQueries
-from .supervisor import LiveFeeds, SupervisorService, alert_id_for, overview_from_row
+from .supervisor import (
+    LiveFeeds,
+    SupervisorService,
+    alert_id_for,
+    call_agent,
+    overview_from_row,
+    participant_aor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -161,18 +168,15 @@ class TranscriptAnalyzer:
             await self.on_call_ended(message)
 
     async def on_call_started(self, message: events_pb2.CallStarted) -> None:
-        def aor(channel: int) -> str:
-            return next((p.aor for p in message.participants if p.channel == channel), "")
-
         started_at = (
             message.started_at.ToDatetime(tzinfo=UTC) if message.HasField("started_at") else None
         )
         await self._store.upsert_call(
             message.call_id,
             message.queue,
-            message.agent_id or aor(common_pb2.CHANNEL_AGENT),
+            call_agent(message),
             message.language,
-            customer_number=aor(common_pb2.CHANNEL_CUSTOMER),
+            customer_number=participant_aor(message, common_pb2.CHANNEL_CUSTOMER),
             started_at=started_at,
         )
         self._feeds.floor_update(

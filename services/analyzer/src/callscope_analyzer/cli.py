@@ -42,6 +42,7 @@ DatabaseOption = typer.Option(
     envvar="CALLSCOPE_DATABASE_URL",
     help="PostgreSQL URL (default: the local stack's).",
 )
+JsonOption = typer.Option(False, "--json", help="Machine-readable output.")
 ByOption = typer.Option(
     None, "--by", envvar="CALLSCOPE_ACTOR", help="Who changes the rule (stored with it)."
 )
@@ -114,7 +115,7 @@ def _parse_param(text: str) -> tuple[str, Any]:
 @app.command("list")
 def list_rules(
     database_url: str | None = DatabaseOption,
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: bool = JsonOption,
 ) -> None:
     """The rules as the analyzers apply them (YAML + overrides)."""
     stored = _run(database_url, lambda store: store.all())
@@ -229,7 +230,7 @@ def _teams(url: str | None, work: Callable[[TeamDirectory], Awaitable[T]]) -> T:
 @teams_app.command("list")
 def list_teams(
     database_url: str | None = DatabaseOption,
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Every team with its queues and agents."""
     stored = _teams(database_url, lambda directory: directory.all())

@@ -144,13 +144,21 @@ def floor_key(item: FloorItem) -> tuple[object, ...] | None:
     return None
 
 
+def participant_aor(started: events_pb2.CallStarted, channel: int) -> str:
+    """The address of the participant on `channel` (customer or agent), "" when unknown."""
+    return next((p.aor for p in started.participants if p.channel == channel), "")
+
+
+def call_agent(started: events_pb2.CallStarted) -> str:
+    """The call's agent as the analyzer keeps it: the agent id, else the agent's address."""
+    return started.agent_id or participant_aor(started, CHANNEL_AGENT)
+
+
 def agent_of(update: supervisor_pb2.FloorUpdate) -> str:
     """The agent a floor update names, if any (a call's end and acknowledgements do not)."""
     kind = update.WhichOneof("update")
     if kind == "call_started":
-        started = update.call_started
-        agent_channel = (p.aor for p in started.participants if p.channel == CHANNEL_AGENT)
-        return started.agent_id or next(agent_channel, "")  # as the store keeps it
+        return call_agent(update.call_started)
     if kind == "call":
         return update.call.agent_id
     if kind == "alert":
