@@ -38,6 +38,9 @@ from callscope_analyzer.domain.keywords import (
         ("zh", "帮我取消这个套餐", {"cancellation": ["取消"]}),
         ("zh", "太差了，真是离谱", {"irritant": ["太差", "离谱"]}),
         ("zh", "我打了12315", {"legal_threat": ["12315"]}),
+        # The same lists match a transcript in Traditional characters.
+        ("zh", "我要找律師，這太離譜了", {"irritant": ["离谱"], "legal_threat": ["律师"]}),
+        ("zh", "非常感謝，很專業", {"delight": ["非常感谢", "很专业"]}),
     ],
 )
 def test_matches_per_language(language: str, text: str, expected: dict[str, list[str]]) -> None:

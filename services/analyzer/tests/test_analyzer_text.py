@@ -22,6 +22,8 @@ from callscope_analyzer.domain.text import normalize_text
         # Chinese keeps its characters and gets no spaces; punctuation still separates.
         ("我要转人工！谢谢。", "我要转人工 谢谢"),
         ("你好，客服", "你好 客服"),
+        # Traditional characters (Whisper often writes them for Mandarin) become Simplified.
+        ("我想申請退款，非常感謝", "我想申请退款 非常感谢"),
         # NFKC: full-width Latin and ligatures become plain letters.
         ("ＡＧＥＮＴ ﬁle", "agent file"),
         # Whitespace and punctuation collapse to single spaces, trimmed.

@@ -228,6 +228,9 @@ async def test_search_stems_per_language_and_marks_matches(api: Api) -> None:
     assert zh.hits[0].snippet == "我想查询我的[账户]余额，谢谢。"  # noqa: RUF001
     assert (await search(api, "账余")).hits == []  # not a substring: no false bigram match
     assert len((await search(api, "查询我的账户")).hits) == 1  # longer phrase still matches
+    # Stored in Simplified (the default CHINESE_SCRIPT): a query in Traditional finds it too.
+    traditional = await search(api, "查詢我的賬戶")
+    assert [h.call_id for h in traditional.hits] == [cid(api, "call-zh")]
 
 
 async def test_search_filters_and_websearch_syntax(api: Api) -> None:

@@ -14,9 +14,12 @@ import pytest
 from callscope_transcriber.engine import (
     Transcription,
     WhisperEngine,
+    Word,
     build_transcription,
+    in_chinese_script,
     is_silence_hallucination,
 )
+from callscope_transcriber.settings import TranscriberSettings
 
 # The texts data/make_fixtures.sh speaks.
 EN_TEXT = "Hello, thank you for calling customer support. How can I help you today?"
@@ -154,3 +157,31 @@ def test_build_transcription_merges_segments() -> None:
     assert result.avg_logprob == pytest.approx(-0.45)
     assert result.no_speech_prob == pytest.approx(0.2)
     assert result.confidence == pytest.approx(0.8)
+
+
+def test_chinese_transcripts_are_put_in_the_sites_script() -> None:
+    whisper_wrote = Transcription(  # Whisper base on mainland Mandarin: Traditional characters
+        text="我想申請退款",
+        language="zh",
+        language_probability=1.0,
+        confidence=0.9,
+        words=[Word("我想", 0, 300, 0.9), Word("申請", 300, 600, 0.9), Word("退款", 600, 900, 0.9)],
+        avg_logprob=-0.2,
+        no_speech_prob=0.01,
+    )
+    simplified = in_chinese_script(whisper_wrote, "simplified")
+    assert simplified.text == "我想申请退款"
+    assert [(w.text, w.start_ms, w.end_ms) for w in simplified.words] == [
+        ("我想", 0, 300),
+        ("申请", 300, 600),
+        ("退款", 600, 900),
+    ]
+    assert in_chinese_script(simplified, "traditional").text == "我想申請退款"
+    assert in_chinese_script(whisper_wrote, "original") is whisper_wrote
+
+
+def test_an_unknown_chinese_script_is_refused_before_loading_a_model(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="chinese_script"):
+        WhisperEngine(tmp_path / "no-model", chinese_script="pinyin")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="chinese_script"):
+        TranscriberSettings(chinese_script="pinyin")  # type: ignore[arg-type]

@@ -166,6 +166,10 @@ CONSTRAINTS: dict[str, dict[str, Any]] = {
         "minItems": 1,
         "items": {"type": "string", "pattern": r"^[a-z]{2,3}$"},
     },
+    "transcriber.chineseScript": {
+        "type": "string",
+        "enum": ["simplified", "traditional", "original"],
+    },
     "transcriber.minSilenceMs": {"type": "integer", "minimum": 100, "maximum": 5000},
     "transcriber.idleFlushSeconds": {"type": "number", "exclusiveMinimum": 0},
     "transcriber.models.mountPath": {"type": "string", "pattern": r"^/"},

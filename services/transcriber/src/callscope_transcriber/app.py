@@ -40,6 +40,7 @@ async def load_engine(settings: TranscriberSettings, model: str, beam_size: int)
         cpu_threads=settings.cpu_threads,
         beam_size=beam_size,
         languages=settings.languages,
+        chinese_script=settings.chinese_script,
     )
     await asyncio.to_thread(engine.warm_up)
     return engine
@@ -58,7 +59,7 @@ async def run(core: CoreSettings, settings: TranscriberSettings, stop: asyncio.E
         access = AccessGate(settings.retention_target)
         assert rt.grpc is not None
         transcripts_pb2_grpc.add_TranscriptsServicer_to_server(
-            TranscriptsService(store, access), rt.grpc.server
+            TranscriptsService(store, access, settings.chinese_script), rt.grpc.server
         )
         live_engine = await load_engine(settings, settings.live_model, settings.beam_size)
         live = LiveTranscriber(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from callscope_core.chinese import CHINESE_SCRIPTS, ChineseScript, to_script
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -178,7 +181,13 @@ class WhisperEngine:
         cpu_threads: int = 2,
         beam_size: int = 1,
         languages: Sequence[str] = ("en", "fr", "ru", "zh"),
+        chinese_script: ChineseScript = "simplified",
     ) -> None:
+        """``chinese_script``: the script of Chinese transcripts (Whisper mixes Simplified
+        and Traditional characters); "original" keeps what Whisper wrote."""
+        if chinese_script not in CHINESE_SCRIPTS:
+            raise ValueError(f"chinese_script must be one of {CHINESE_SCRIPTS}")
+        self.chinese_script: ChineseScript = chinese_script
         self.model_dir = Path(model_dir)
         self.beam_size = beam_size
         self.languages: tuple[str, ...] = tuple(languages)
@@ -294,7 +303,21 @@ class WhisperEngine:
             log_prob_threshold=AVG_LOGPROB_MIN,
             compression_ratio_threshold=COMPRESSION_RATIO_MAX,
         )
-        return build_transcription(list(segments), audio, language, language_probability)
+        result = build_transcription(list(segments), audio, language, language_probability)
+        if result is not None and language == "zh":
+            result = in_chinese_script(result, self.chinese_script)
+        return result
+
+
+def in_chinese_script(transcription: Transcription, script: ChineseScript) -> Transcription:
+    """The transcription with its text and words in ``script``."""
+    if script == "original":
+        return transcription
+    return dataclasses.replace(
+        transcription,
+        text=to_script(transcription.text, script),
+        words=[dataclasses.replace(w, text=to_script(w.text, script)) for w in transcription.words],
+    )
 
 
 def build_transcription(

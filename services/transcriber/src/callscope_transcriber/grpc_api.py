@@ -9,6 +9,7 @@ import grpc
 
 from callscope.v1 import transcripts_pb2, transcripts_pb2_grpc
 from callscope_core.access import AccessDenied, AccessGate, AccessRequest, AccessUnavailable
+from callscope_core.chinese import ChineseScript, to_script
 
 from .store import SearchHit, TranscriptStore
 
@@ -30,9 +31,17 @@ def _access(call_id: str, requested_by: str, purpose: str) -> AccessRequest:
 
 
 class TranscriptsService(transcripts_pb2_grpc.TranscriptsServicer):
-    def __init__(self, store: TranscriptStore, access: AccessGate) -> None:
+    def __init__(
+        self,
+        store: TranscriptStore,
+        access: AccessGate,
+        chinese_script: ChineseScript = "simplified",
+    ) -> None:
+        """``chinese_script``: the script Chinese transcripts are stored in; a query's Chinese
+        characters are converted to it, so a query in the other script finds them too."""
         self._store = store
         self._access = access
+        self._chinese_script = chinese_script
 
     async def SearchTranscripts(
         self, request: transcripts_pb2.SearchTranscriptsRequest, context: grpc.aio.ServicerContext
@@ -52,7 +61,7 @@ class TranscriptsService(transcripts_pb2_grpc.TranscriptsServicer):
         page = limit * _PAGE_FACTOR
         while len(hits) < limit:
             batch = await self._store.search(
-                request.query,
+                to_script(request.query, self._chinese_script),
                 language=request.language,
                 call_ids=list(request.call_ids),
                 limit=page,

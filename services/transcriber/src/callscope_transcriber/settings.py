@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from callscope_core.chinese import ChineseScript
+
 
 class TranscriberSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CALLSCOPE_TRANSCRIBER_", extra="ignore")
@@ -44,6 +46,9 @@ class TranscriberSettings(BaseSettings):
     backlog_resume_interval_s: float = Field(10.0, ge=0)
     # Language detection is restricted to these (Whisper alone is poor on short utterances).
     languages: list[str] = ["en", "fr", "ru", "zh"]
+    # Script of Chinese transcripts: Whisper writes Mandarin in Simplified or Traditional
+    # characters unpredictably; keyword lists and search queries need one.
+    chinese_script: ChineseScript = "simplified"
     min_silence_ms: int = Field(600, ge=100, le=5000)
     # A call whose audio stops without a last segment is flushed after this long.
     idle_flush_s: float = Field(120.0, gt=0)

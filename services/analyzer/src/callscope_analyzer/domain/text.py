@@ -5,6 +5,8 @@ from __future__ import annotations
 import unicodedata
 from functools import lru_cache
 
+from callscope_core.chinese import to_simplified
+
 
 @lru_cache(maxsize=4096)
 def _is_latin(char: str) -> bool:
@@ -19,14 +21,16 @@ def _is_separator(char: str) -> bool:
 
 
 def normalize_text(text: str) -> str:
-    """Comparable form of a transcript: NFKC, casefolded, Latin accents removed, one space per gap.
+    """Comparable form of a transcript: NFKC, casefolded, Latin accents removed, one space per gap,
+    Chinese in Simplified characters.
 
     Accents are stripped only from Latin letters: STT engines and agents are inconsistent with
     "conseillère"/"conseillere", while in Cyrillic "й" or "ё" are distinct letters and must stay.
-    CJK text is kept as is (no spaces are inserted: Chinese has none).
+    No spaces are inserted into CJK text (Chinese has none); Traditional characters become
+    Simplified, so keyword lists in either script match transcripts in either ("訂單" = "订单").
     """
     # NFKC folds compatibility forms (full-width Latin, ligatures) before casefolding ("ß" -> "ss").
-    folded = unicodedata.normalize("NFKC", text).casefold()
+    folded = to_simplified(unicodedata.normalize("NFKC", text)).casefold()
     out: list[str] = []
     base_is_latin = False
     for char in unicodedata.normalize("NFD", folded):
