@@ -94,6 +94,9 @@ class Turn:
     text: str
     gap_before_s: float  # silence before this turn (before the first turn: leading silence)
     asks_for_human: bool = False
+    # Pre-rendered speech (any file sox reads) used instead of espeak-ng and the party's
+    # voice settings; it goes through the same telephone-band chain and trimming.
+    audio: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -149,25 +152,27 @@ def _require(tool: str) -> str:
     return path
 
 
-def synthesize(party: Party, text: str, workdir: Path) -> np.ndarray:
-    """Speak ``text`` with the party's voice; return trimmed int16 samples at 8 kHz."""
-    wav = workdir / "tts.wav"
+def synthesize(party: Party, text: str, workdir: Path, audio: Path | None = None) -> np.ndarray:
+    """Speak ``text`` with the party's voice (or take the pre-rendered ``audio``); return
+    trimmed int16 samples at 8 kHz."""
+    wav = workdir / "tts.wav" if audio is None else audio
     raw = workdir / "tts.raw"
-    subprocess.run(
-        [
-            _require("espeak-ng"),
-            "-v",
-            party.voice,
-            "-s",
-            str(party.speed),
-            "-p",
-            str(party.pitch),
-            "-w",
-            str(wav),
-            text,
-        ],
-        check=True,
-    )
+    if audio is None:
+        subprocess.run(
+            [
+                _require("espeak-ng"),
+                "-v",
+                party.voice,
+                "-s",
+                str(party.speed),
+                "-p",
+                str(party.pitch),
+                "-w",
+                str(wav),
+                text,
+            ],
+            check=True,
+        )
     # -D: no dither (keeps the output deterministic); telephone band, 8 kHz, 16-bit.
     subprocess.run(
         [
@@ -191,7 +196,7 @@ def synthesize(party: Party, text: str, workdir: Path) -> np.ndarray:
     samples = np.fromfile(raw, dtype="<i2")
     loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > TRIM_THRESHOLD)
     if loud.size == 0:
-        raise SystemExit(f"espeak-ng produced silence for {text!r}")
+        raise SystemExit(f"{audio or 'espeak-ng'} produced silence for {text!r}")
     start = max(int(loud[0]) - TRIM_MARGIN, 0)
     end = min(int(loud[-1]) + 1 + TRIM_MARGIN, samples.size)
     return samples[start:end].astype(np.int16)
@@ -291,7 +296,7 @@ def write_pcap(
 
 def build_call(call: Call, out_dir: Path) -> dict:
     with tempfile.TemporaryDirectory(prefix="callscope-tts-") as tmp:
-        clips = [synthesize(turn.party, turn.text, Path(tmp)) for turn in call.turns]
+        clips = [synthesize(turn.party, turn.text, Path(tmp), turn.audio) for turn in call.turns]
 
     cursor = 0
     placed: list[tuple[Turn, int, np.ndarray]] = []

