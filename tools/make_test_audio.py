@@ -152,27 +152,32 @@ def _require(tool: str) -> str:
     return path
 
 
+def espeak(voice: str, speed: int, pitch: int, text: str, wav: Path) -> None:
+    """espeak-ng's rendering of ``text`` as a wav file."""
+    subprocess.run(
+        [
+            _require("espeak-ng"),
+            "-v",
+            voice,
+            "-s",
+            str(speed),
+            "-p",
+            str(pitch),
+            "-w",
+            str(wav),
+            text,
+        ],
+        check=True,
+    )
+
+
 def synthesize(party: Party, text: str, workdir: Path, audio: Path | None = None) -> np.ndarray:
     """Speak ``text`` with the party's voice (or take the pre-rendered ``audio``); return
     trimmed int16 samples at 8 kHz."""
     wav = workdir / "tts.wav" if audio is None else audio
     raw = workdir / "tts.raw"
     if audio is None:
-        subprocess.run(
-            [
-                _require("espeak-ng"),
-                "-v",
-                party.voice,
-                "-s",
-                str(party.speed),
-                "-p",
-                str(party.pitch),
-                "-w",
-                str(wav),
-                text,
-            ],
-            check=True,
-        )
+        espeak(party.voice, party.speed, party.pitch, text, wav)
     # -D: no dither (keeps the output deterministic); telephone band, 8 kHz, 16-bit.
     subprocess.run(
         [

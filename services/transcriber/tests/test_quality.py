@@ -52,9 +52,16 @@ def test_english_word_error_rate_is_within_bounds(
     assert score.detected_ok == score.clips  # no sentence lost to the hallucination filter
 
 
-def test_english_is_detected_among_four_languages(base_model_dir: Path, speech_dir: Path) -> None:
-    model = WhisperEngine(base_model_dir, languages=("en", "fr", "ru", "zh"))
-    score = evaluate(model, load_clips(speech_dir, "en"), "8k")
+@pytest.fixture(scope="module")
+def base_engine(base_model_dir: Path) -> WhisperEngine:
+    """whisper-base with the four languages, loaded once for the tests below."""
+    return WhisperEngine(base_model_dir, languages=("en", "fr", "ru", "zh"))
+
+
+def test_english_is_detected_among_four_languages(
+    base_engine: WhisperEngine, speech_dir: Path
+) -> None:
+    score = evaluate(base_engine, load_clips(speech_dir, "en"), "8k")
     assert score.detected_ok == score.clips, score.hypotheses
 
 
@@ -64,10 +71,9 @@ MANDARIN_BOUNDS = {"wide": 0.15, "8k": 0.20}
 
 @pytest.mark.parametrize("band", ["wide", "8k"])
 def test_mandarin_character_error_rate_is_within_bounds_and_in_simplified(
-    base_model_dir: Path, band: str, speech_dir: Path
+    base_engine: WhisperEngine, band: str, speech_dir: Path
 ) -> None:
-    model = WhisperEngine(base_model_dir, languages=("en", "fr", "ru", "zh"))
-    score = evaluate(model, load_clips(speech_dir, "zh"), band, language="zh")
+    score = evaluate(base_engine, load_clips(speech_dir, "zh"), band, language="zh")
     print(f"\nbase zh {band}: CER {score.error_rate:.3f} {score.hypotheses}")
     assert score.error_rate <= MANDARIN_BOUNDS[band], score.hypotheses
     assert score.detected_ok == score.clips
