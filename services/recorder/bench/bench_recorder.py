@@ -2,6 +2,7 @@
 
     python services/recorder/bench/bench_recorder.py [--steps 100,200,300,400]
                                                      [--call escalation_en] [--ramp-s 5]
+                                                     [--receivers batched,per-packet]
 
 For each step N, SIPp (tests/sipp/siprec_uac.xml, `-m N -l N -r N/ramp`) places N SIPREC calls,
 each playing two RTP streams (customer, agent: 50 packets/s each) from the sample call's pcap,
@@ -18,6 +19,11 @@ stayed under --max-finish-s (a CPU-starved recorder can lose nothing, the kernel
 RTP, while falling ever further behind). `calls_per_core_at_zero_loss` = the largest kept-up N
 divided by the cores the recorder used for it (CPU % / 100). SIPp runs on the same machine
 and its CPU is reported too: on a small machine it competes with the recorder for the cores.
+
+Each RTP receiver in --receivers (CALLSCOPE_RECORDER_RTP_RECEIVER; the batched one reads every
+CALLSCOPE_RECORDER_RTP_DRAIN_MS) gets a fresh recorder and stack, one after the other in the
+same run; the first one's figures are the top level, the others are under "compared", and
+"cpu_ms_per_call_second_at_same_load" puts them side by side at the largest N all kept up with.
 
 Prints one JSON object.
 """
@@ -291,7 +297,7 @@ async def run_step(
     return result
 
 
-async def bench(args: argparse.Namespace) -> dict[str, Any]:
+async def bench(args: argparse.Namespace, receiver: str) -> dict[str, Any]:
     from callscope_core.kafka import ensure_topics
     from callscope_core.settings import CoreSettings
     from callscope_core.stack import free_port
@@ -308,6 +314,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     )
     sip_port = free_port(socket.SOCK_DGRAM)
     env = recorder_env(kafka, database_url, workdir, sip_port)
+    env["CALLSCOPE_RECORDER_RTP_RECEIVER"] = receiver
     with open(workdir / "recorder.log", "ab") as out:
         recorder = subprocess.Popen(
             [sys.executable, "-m", "callscope_recorder"],
@@ -359,6 +366,10 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     first_loss = next((s for s in steps if s["packets_lost"] or s["calls_failed"]), None)
     return {
         "benchmark": "recorder_concurrent_siprec_calls",
+        "rtp_receiver": receiver,
+        "rtp_drain_ms": int(os.environ.get("CALLSCOPE_RECORDER_RTP_DRAIN_MS", "100"))
+        if receiver == "batched"
+        else None,
         "call": args.call,
         "call_duration_ms": json.loads((call_dir / "transcript.json").read_text())["duration_ms"],
         "packets_per_stream": expected_per_stream,
@@ -392,9 +403,29 @@ def main() -> None:
         default=10.0,
         help="BYE->RecordingStored p95 above this means the recorder fell behind",
     )
+    parser.add_argument(
+        "--receivers",
+        default="batched,per-packet",
+        type=lambda text: text.split(","),
+        help="RTP receivers to measure one after the other (CALLSCOPE_RECORDER_RTP_RECEIVER)",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    result = asyncio.run(bench(args))
+    results = [asyncio.run(bench(args, receiver)) for receiver in args.receivers]
+    result = results[0]
+    if len(results) > 1:
+        # Side by side, same machine, same run: CPU per call-second at the largest call
+        # count every receiver kept up with.
+        result["compared"] = results[1:]
+        kept = [{s["concurrent_calls"]: s for s in r["steps"] if s["kept_up"]} for r in results]
+        common = set.intersection(*(set(k) for k in kept))
+        if common:
+            n = max(common)
+            cost = {
+                r["rtp_receiver"]: k[n]["recorder_cpu_ms_per_call_second"]
+                for r, k in zip(results, kept, strict=True)
+            }
+            result["cpu_ms_per_call_second_at_same_load"] = {"concurrent_calls": n, **cost}
     print(json.dumps(result))
 
 

@@ -137,7 +137,14 @@ async def build_harness(
     proof_objects = proof_objects or FilesystemObjectStore(tmp_path / "objects", "proof")
     store = RecordingStore(pool, objects, core.tenant, proof_objects)
     policies = PolicyStore(pool, cache_s=0.0)
-    rtp = RtpPortPool("127.0.0.1", settings.rtp_port_min, settings.rtp_port_max, 1 << 20)
+    rtp = RtpPortPool(
+        "127.0.0.1",
+        settings.rtp_port_min,
+        settings.rtp_port_max,
+        1 << 20,
+        receiver=settings.rtp_receiver,
+        drain_ms=settings.rtp_drain_ms,
+    )
     if spool is None:
         spool = Spool(settings.spool_dir, fsync=False)
     recorder = CallRecorder(
@@ -161,6 +168,7 @@ async def build_harness(
 
 
 async def close_harness(harness: RecorderHarness) -> None:
+    await harness.recorder.rtp_ports.aclose()
     await harness.tail.stop()
     await harness.producer.stop()
     await harness.pool.close()

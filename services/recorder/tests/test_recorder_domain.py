@@ -275,3 +275,15 @@ def test_an_import_is_recorded_whatever_the_live_policy() -> None:
         assert not decide(policy, "c", "siprec").record_from_start
         decision = decide(policy, "c", "import")
         assert decision.record_from_start and decision.mode == policy.mode
+
+
+def test_next_segment_in_ms_says_how_much_audio_a_live_segment_still_needs() -> None:
+    call = session()
+    # Nothing yet: a 1 s segment held back 200 ms for jitter needs 1.2 s on some channel.
+    assert call.next_segment_in_ms(1000, 200) == 1200
+    call.feed("customer", bytes(2 * 8000 * 1))  # 1 s on one channel
+    assert call.next_segment_in_ms(1000, 200) == 200
+    call.feed("agent", bytes(2 * 8000 * 2))  # 2 s on the other: ready now
+    assert call.next_segment_in_ms(1000, 200) == 0
+    assert call.ready_segments(1000, 200)  # and it is
+    assert call.next_segment_in_ms(1000, 200) == 200  # the customer's channel is next

@@ -65,6 +65,8 @@ async def run(core: CoreSettings, settings: RecorderSettings, stop: asyncio.Even
             settings.rtp_port_min,
             settings.rtp_port_max,
             settings.rtp_receive_buffer,
+            receiver=settings.rtp_receiver,
+            drain_ms=settings.rtp_drain_ms,
         )
         spool = Spool(
             settings.spool_dir,
@@ -120,5 +122,6 @@ async def run(core: CoreSettings, settings: RecorderSettings, stop: asyncio.Even
             sip.accepting = False
             media.stop_accepting()
             await recorder.drain(settings.drain_timeout_s)
+            await rtp.aclose()
             sip.close()
             await media.close()

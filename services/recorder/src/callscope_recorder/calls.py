@@ -85,8 +85,8 @@ from .domain.call import (
 )
 from .domain.dtmf import DtmfSequenceMatcher
 from .domain.policy import RecordingDecision, RecordingPolicy, decide, default_policy
-from .ingest.rtp import RtpPacket
-from .ingest.rtp_server import RtpPortPool
+from .ingest.rtp import RtpPacket, RtpRun
+from .ingest.rtp_server import PacketSink, RtpPortPool, RtpStream
 from .settings import RecorderSettings
 from .spool import AUDIO, SpooledCall
 from .storage import RecordingStore, StoredRecording
@@ -199,11 +199,12 @@ class CallHandle:
         self.decision = decision
         self.journal = journal
         self.participants = list(info.participants)
-        self.transports: list[asyncio.DatagramTransport] = []
+        self.transports: list[RtpStream] = []
         self.pump: asyncio.Task[None] | None = None
         self.last_media = time.monotonic()
         self.ending: asyncio.Task[FinishedCall] | None = None
         self.started = asyncio.Event()  # CallStarted is out: later events follow it
+        self.wake = asyncio.Event()  # the pump has work now (a DTMF command, the end)
         self.lost_reported: dict[str, int] = {}
         self.consents: list[dict[str, Any]] = []
         self._control_lock = asyncio.Lock()
@@ -237,10 +238,25 @@ class CallHandle:
             channel, audio, codec=codec, position=position, sample_rate=sample_rate
         )
 
-    def feed_rtp(self, stream_index: int, packet: RtpPacket) -> None:
+    def feed_rtp(self, stream_index: int, packet: RtpPacket | RtpRun) -> None:
         if not self.session.ended:
             self.last_media = time.monotonic()
-            self.session.on_rtp(stream_index, packet)
+            if type(packet) is RtpRun:
+                self.session.on_rtp_run(stream_index, packet)
+            else:
+                self.session.on_rtp(stream_index, packet)
+            if self.session.dtmf_commands:
+                self.wake.set()
+
+    async def idle(self, delay_s: float) -> None:
+        """Wait `delay_s`, or less when the pump is woken."""
+        if not self.wake.is_set():
+            timer = asyncio.get_running_loop().call_later(delay_s, self.wake.set)
+            try:
+                await self.wake.wait()
+            finally:
+                timer.cancel()
+        self.wake.clear()
 
     def mark_gap(
         self,
@@ -384,10 +400,16 @@ class CallRecorder:
         self._store = store
         self._producer = producer
         self._rtp_ports = rtp_ports
+        # A pump looks for new segments this often; no sooner than batched RTP arrives.
+        self._pump_interval_s = max(0.05, rtp_ports.drain_interval_s if rtp_ports else 0.0)
         self._policies = policies
         self._spool = spool
         self._tenant = tenant
         self.calls: dict[str, CallHandle] = {}
+
+    @property
+    def rtp_ports(self) -> RtpPortPool:
+        return self._rtp_ports
 
     def new_call_id(self) -> str:
         return str(uuid.uuid4())
@@ -498,10 +520,10 @@ class CallRecorder:
         handle.transports = transports
         return ports
 
-    def _rtp_sink(self, call_id: str, stream_index: int) -> Callable[[RtpPacket], None]:
+    def _rtp_sink(self, call_id: str, stream_index: int) -> PacketSink:
         calls = self.calls
 
-        def sink(packet: RtpPacket) -> None:
+        def sink(packet: RtpPacket | RtpRun) -> None:
             handle = calls.get(call_id)
             if handle is not None:
                 handle.feed_rtp(stream_index, packet)
@@ -583,18 +605,20 @@ class CallRecorder:
                 handle.started.set()
             last_flush = time.monotonic()
             flush_s = self._settings.spool_flush_ms / 1000
+            jitter_ms = self._settings.jitter_ms
             last_ends: dict[str, int] = {}
             while not session.ended:
                 if session.dtmf_commands:
                     await self._apply_dtmf(handle)
-                segments = session.ready_segments(
-                    self._settings.segment_ms, self._settings.jitter_ms
-                )
+                segments = session.ready_segments(self._settings.segment_ms, jitter_ms)
                 if segments:
                     await self._publish_segments(handle, segments)
                     handle.report_loss()
                 else:
-                    await asyncio.sleep(0.05)
+                    # Until a segment can be complete (audio comes in real time), but at
+                    # least one receive interval and at most one journal flush interval.
+                    due_s = session.next_segment_in_ms(self._settings.segment_ms, jitter_ms) / 1000
+                    await handle.idle(min(max(due_s, self._pump_interval_s), flush_s))
                 if handle.journal is not None and time.monotonic() - last_flush >= flush_s:
                     ends = session.ends()
                     if ends != last_ends:
@@ -745,6 +769,7 @@ class CallRecorder:
             # loop reads them late): it belongs to the call, so read it before closing.
             await asyncio.sleep(self._settings.jitter_ms / 1000)
         session.ended = True
+        handle.wake.set()
         for transport in handle.transports:
             transport.close()
         ended_at = datetime.now(UTC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,12 @@ class RecorderSettings(BaseSettings):
     rtp_port_min: int = Field(20000, ge=1024, le=65535)
     rtp_port_max: int = Field(29999, ge=1024, le=65535)
     rtp_receive_buffer: int = Field(1 << 20, ge=65536)
+    # batched: every stream socket read every rtp_drain_ms by the compiled receiver (epoll +
+    # recvmmsg; several times the calls per core). per-packet: a callback per datagram (the
+    # fallback when the compiled receiver is not built). Packets wait up to rtp_drain_ms in
+    # the socket: keep it well under jitter_ms and the buffer big enough to hold that long.
+    rtp_receiver: Literal["batched", "per-packet"] = "batched"
+    rtp_drain_ms: int = Field(100, ge=1, le=200)
     # Which SIPREC participant is the agent (regex on the AOR in rs-metadata).
     agent_aor_pattern: str = r"agent|@callcenter\.|@cc\."
     segment_ms: int = Field(1000, ge=100, le=5000)

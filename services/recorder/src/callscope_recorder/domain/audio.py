@@ -17,7 +17,7 @@ import audioop
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..ingest.rtp import RtpPacket
+from ..ingest.rtp import RtpPacket, RtpRun
 
 _DECODERS = {"PCMU": audioop.ulaw2lin, "PCMA": audioop.alaw2lin}
 _HALF_SEQ = 1 << 15
@@ -190,25 +190,98 @@ class ChannelAudio:
     def add(self, packet: RtpPacket, pcm: bytes) -> None:
         if len(pcm) % 2:
             raise ValueError("PCM must be 16-bit samples")
+        position = self._place(packet.ssrc, packet.sequence, packet.timestamp)
+        if position is not None and self.write(position, pcm):
+            self.stats.bytes += len(packet.payload)
+
+    def add_run(self, run: RtpRun, pcm: bytes) -> None:
+        """The run's packets as add() would place them one by one, written in as few
+        pieces as they allow (one when nothing in the run was a duplicate or late)."""
+        count = run.count
+        if len(pcm) % (2 * count):
+            raise ValueError("PCM must be 16-bit samples, the same number for every packet")
+        size = run.size
+        samples = len(pcm) // count // 2
+        sequence, timestamp, ssrc = run.sequence, run.timestamp, run.ssrc
+        if self._continue_source(run, samples, pcm):
+            return
+        place = self._place
+        positions = [
+            place(ssrc, (sequence + i) % _SEQ_MOD, (timestamp + i * size) % _TS_MOD)
+            for i in range(count)
+        ]
+        i = 0
+        while i < count:
+            start = positions[i]
+            if start is None:
+                i += 1
+                continue
+            j = i + 1  # packets i..j-1 lie end to end
+            while j < count and positions[j] == start + (j - i) * samples:
+                j += 1
+            if start + (j - i) * samples > self.max_samples:
+                j = i + 1  # near the limit: packet by packet, as add() would
+            if self.write(start, pcm[2 * samples * i : 2 * samples * j]):
+                self.stats.bytes += size * (j - i)
+            i = j
+
+    def _continue_source(self, run: RtpRun, samples: int, pcm: bytes) -> bool:
+        """The common case in one step: a run that carries on exactly after the highest
+        packet of its source, within the timeline. Nothing of it can have been seen (no
+        sequence number above the highest was) or be late, and the loss count does not
+        change. False, having done nothing, for anything else."""
+        source = self._sources.get(run.ssrc)
+        if source is None:
+            return False
+        count = run.count
+        max_rel = source.max_rel
+        if (
+            run.sequence != (source.first_sequence + max_rel + 1) % _SEQ_MOD
+            or max_rel + count > self._max_rel
+        ):
+            return False
+        offset = (run.timestamp - source.first_timestamp) % _TS_MOD
+        position = source.base_sample + offset
+        if (
+            offset + (count - 1) * run.size >= _HALF_TS
+            or position + count * samples > self.max_samples
+        ):
+            return False
+        seen = source.seen
+        last_byte = (max_rel + count + _HALF_SEQ) >> 3
+        if last_byte >= len(seen):
+            seen.extend(bytes(max(len(seen), last_byte + 1 - len(seen))))
+        for bit in range(max_rel + 1 + _HALF_SEQ, max_rel + count + 1 + _HALF_SEQ):
+            seen[bit >> 3] |= 1 << (bit & 7)
+        source.received += count
+        source.max_rel = max_rel + count
+        self.stats.packets += count
+        if self.write(position, pcm):
+            self.stats.bytes += len(run.payload)
+        return True
+
+    def _place(self, ssrc: int, sequence: int, timestamp: int) -> int | None:
+        """Account for one packet (sources, sequence numbers, loss) and return where its
+        audio goes, or None when it must not be written (duplicate, late, overflow)."""
         stats = self.stats
         stats.packets += 1
-        source = self._sources.get(packet.ssrc)
+        source = self._sources.get(ssrc)
         if source is None:
             if len(self._sources) >= MAX_SOURCES:
                 stats.overflow += 1
-                return
+                return None
             if self._sources:
                 stats.ssrc_changes += 1
-            source = _Source(self._end, packet.timestamp, packet.sequence)
-            self._sources[packet.ssrc] = source
+            source = _Source(self._end, timestamp, sequence)
+            self._sources[ssrc] = source
 
         # Unfold the 16-bit sequence number around the highest one seen so far.
         highest = (source.first_sequence + source.max_rel) % _SEQ_MOD
-        delta = (packet.sequence - highest + _HALF_SEQ) % _SEQ_MOD - _HALF_SEQ
+        delta = (sequence - highest + _HALF_SEQ) % _SEQ_MOD - _HALF_SEQ
         rel = source.max_rel + delta
         if rel > self._max_rel:
             stats.overflow += 1
-            return
+            return None
         bit = rel + _HALF_SEQ  # >= 0: max_rel >= 0 and delta >= -2**15
         byte, mask = bit >> 3, 1 << (bit & 7)
         seen = source.seen
@@ -216,7 +289,7 @@ class ChannelAudio:
             seen.extend(bytes(max(len(seen), byte + 1 - len(seen))))
         if seen[byte] & mask:
             stats.duplicates += 1
-            return
+            return None
         seen[byte] |= mask
         # A source with nothing received yet has lost nothing (its formula would say 1).
         lost_before = source.lost if source.received else 0
@@ -225,12 +298,11 @@ class ChannelAudio:
         source.min_rel = min(source.min_rel, rel)
         stats.lost += source.lost - lost_before
 
-        offset = (packet.timestamp - source.first_timestamp) % _TS_MOD
+        offset = (timestamp - source.first_timestamp) % _TS_MOD
         if offset >= _HALF_TS:
             stats.late += 1
-            return
-        if self.write(source.base_sample + offset, pcm):
-            stats.bytes += len(packet.payload)
+            return None
+        return source.base_sample + offset
 
     def add_pcm(self, pcm: bytes, position: int | None = None) -> int:
         """Place 16-bit PCM at `position` (samples from the channel's start), or append it
@@ -327,6 +399,11 @@ class ChannelAudio:
             raise ValueError("segment_ms must be positive and jitter_ms not negative")
         self._segment_samples = size
         return self._cut(size, self._end - self._samples(jitter_ms), final=False)
+
+    def needed_for_segment(self, segment_ms: int, jitter_ms: int) -> int:
+        """Samples still to be written before take_ready() can hand out a full segment
+        (0 or less: it may have one now)."""
+        return self._cursor + self._samples(segment_ms) + self._samples(jitter_ms) - self._end
 
     def flush(self, segment_ms: int | None = None) -> list[tuple[int, bytes]]:
         """Everything not handed out yet, cut like take_ready (the last piece may be shorter)."""

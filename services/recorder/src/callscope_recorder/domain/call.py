@@ -19,7 +19,7 @@ import audioop
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..ingest.rtp import RtpPacket
+from ..ingest.rtp import RtpPacket, RtpRun
 from .audio import ChannelAudio, Gap, decode_g711, interleave_stereo
 from .dtmf import DtmfCommand, DtmfDetector, DtmfParseError, DtmfSequenceMatcher
 
@@ -149,6 +149,22 @@ class CallSession:
             counters.wrong_payload_type += 1
             return
         self.audio[channel].add(packet, decode_g711(packet.payload, codec))
+
+    def on_rtp_run(self, stream_index: int, run: RtpRun) -> None:
+        """Packets that follow each other exactly (the batched receiver's runs): the same
+        outcome as on_rtp() for each, with one G.711 decode and one write for the run."""
+        if run.payload_type == self.telephone_event_pt:
+            for packet in run.packets():
+                self.on_rtp(stream_index, packet)
+            return
+        channel = self.channel_of_stream[stream_index]
+        counters = self.counters[channel]
+        counters.packets += run.count
+        codec = PAYLOAD_CODECS.get(run.payload_type)
+        if codec is None or codec != self.codec_of_stream[stream_index]:
+            counters.wrong_payload_type += run.count
+            return
+        self.audio[channel].add_run(run, decode_g711(run.payload, codec))
 
     def _on_telephone_event(self, stream_index: int, channel: str, packet: RtpPacket) -> None:
         detector = self._dtmf_detectors.setdefault(stream_index, DtmfDetector())
@@ -341,6 +357,14 @@ class CallSession:
             if self.live:
                 segments += self._number(channel, pieces, False)
         return segments
+
+    def next_segment_in_ms(self, segment_ms: int, jitter_ms: int) -> int:
+        """How much more of the call's timeline until a channel has a live segment ready
+        (0: one may be ready now)."""
+        needed = min(
+            audio.needed_for_segment(segment_ms, jitter_ms) for audio in self.audio.values()
+        )
+        return max(0, needed * 1000 // SAMPLE_RATE)
 
     def final_segments(self) -> list[SegmentOut]:
         """The rest of each channel; the last one is marked so consumers can flush."""

@@ -12,6 +12,8 @@ _HEADER_SIZE = _HEADER.size  # 12
 # RTCP packet types SR, RR, SDES, BYE, APP: a second byte in this range is RTCP sent to the
 # RTP port (RFC 5761 4), not RTP with the marker bit and payload type 72..76.
 _RTCP_TYPES = range(200, 205)
+_SEQ_MOD = 1 << 16
+_TS_MOD = 1 << 32
 
 
 class RtpParseError(ValueError):
@@ -26,6 +28,41 @@ class RtpPacket:
     ssrc: int
     marker: bool
     payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RtpRun:
+    """`count` packets of one source that follow each other exactly, as the batched
+    receiver (ingest/_rtp_batch.pyx) delivers them: packet i has sequence number
+    sequence + i, timestamp timestamp + i * size and payload payload[i * size:(i + 1) * size];
+    they share the payload type, and only the first may carry the marker."""
+
+    payload_type: int
+    sequence: int
+    timestamp: int
+    ssrc: int
+    marker: bool
+    count: int
+    payload: bytes
+
+    @property
+    def size(self) -> int:
+        """Payload bytes of each packet."""
+        return len(self.payload) // self.count
+
+    def packets(self) -> list[RtpPacket]:
+        size = self.size
+        return [
+            RtpPacket(
+                payload_type=self.payload_type,
+                sequence=(self.sequence + i) % _SEQ_MOD,
+                timestamp=(self.timestamp + i * size) % _TS_MOD,
+                ssrc=self.ssrc,
+                marker=self.marker and i == 0,
+                payload=self.payload[i * size : (i + 1) * size],
+            )
+            for i in range(self.count)
+        ]
 
 
 def parse_rtp(data: bytes) -> RtpPacket:

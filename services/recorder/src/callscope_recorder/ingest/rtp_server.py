@@ -1,5 +1,15 @@
 """RTP reception: one UDP socket per stream, allocated as P, P+2, ... (so SIPp and SBCs that
-send stream k to P+2k work), with a large receive buffer so bursts are not dropped."""
+send stream k to P+2k work), with a large receive buffer so bursts are not dropped.
+
+Two ways to read them:
+- batched (the default): one task reads every stream socket every `drain_ms` with the
+  compiled receiver (ingest/_rtp_batch.pyx: epoll + recvmmsg, headers parsed in C) and hands
+  each stream its packets as RtpRuns, consecutive packets together. Packets wait at most
+  drain_ms in the kernel (well inside the jitter allowance) and Python runs once per run
+  instead of once per datagram: this is what lets one core take hundreds of calls.
+- per-packet: an asyncio datagram endpoint per socket, a callback per datagram. The fallback
+  where the compiled receiver is not built.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +19,29 @@ import logging
 import socket
 import weakref
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from callscope_core import metrics
 
-from .rtp import RtpPacket, RtpParseError, parse_rtp
+from .rtp import RtpPacket, RtpParseError, RtpRun, parse_rtp
+
+try:
+    from ._rtp_batch import BatchReceiver
+except ImportError:  # not compiled here: per-packet reception only
+    BatchReceiver = None
 
 log = logging.getLogger(__name__)
 
-PacketSink = Callable[[RtpPacket], None]
+# Given a packet (per-packet reception) or a run of them (batched reception).
+PacketSink = Callable[[RtpPacket | RtpRun], None]
+RECEIVERS = ("batched", "per-packet")
+
+
+class RtpStream(Protocol):
+    def close(self) -> None: ...
+
 
 # Packets are counted with plain integers on the hot path (tens of thousands a second on a
 # busy recorder); the metrics read the running totals when they are collected.
@@ -51,14 +74,48 @@ class RtpStreamProtocol(asyncio.DatagramProtocol):
         self._sink(packet)
 
 
+class _BatchedStream:
+    """One stream socket read by the pool's batched receiver."""
+
+    def __init__(self, pool: RtpPortPool, sock: socket.socket) -> None:
+        self._pool = pool
+        self._sock: socket.socket | None = sock
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        # What waits in the socket belongs to the call: read it before closing.
+        self._pool.drain()
+        self._pool.release(sock)
+
+
 class RtpPortPool:
-    def __init__(self, host: str, port_min: int, port_max: int, receive_buffer: int) -> None:
+    def __init__(
+        self,
+        host: str,
+        port_min: int,
+        port_max: int,
+        receive_buffer: int,
+        *,
+        receiver: str = "batched",
+        drain_ms: int = 100,
+    ) -> None:
+        if receiver not in RECEIVERS:
+            raise ValueError(f"unknown RTP receiver {receiver!r}; use one of {RECEIVERS}")
         self._host = host
         self._min = port_min + (port_min % 2)  # RTP uses even ports
         self._max = port_max
         self._next = self._min
         self._receive_buffer = receive_buffer
         self.counters: dict[str, int] = {"received": 0, "malformed": 0}
+        if receiver == "batched" and BatchReceiver is None:
+            log.warning("the compiled RTP receiver is not built here: reading RTP per packet")
+            receiver = "per-packet"
+        self.receiver = receiver
+        self._drain_s = drain_ms / 1000
+        self._batch = BatchReceiver() if receiver == "batched" else None
+        self._drainer: asyncio.Task[None] | None = None
         _POOLS.add(self)
 
     def _bind(self, port: int) -> socket.socket | None:
@@ -93,12 +150,20 @@ class RtpPortPool:
                 sock.close()
         raise OSError(f"no free RTP ports for {count} streams in {self._min}-{self._max}")
 
-    async def open_streams(
-        self, sinks: list[PacketSink]
-    ) -> tuple[list[int], list[asyncio.DatagramTransport]]:
+    async def open_streams(self, sinks: list[PacketSink]) -> tuple[list[int], list[RtpStream]]:
+        """A socket per sink at base, base+2, ...; returns their ports and what closes each."""
         base, sockets = self.allocate(len(sinks))
+        ports = [base + 2 * k for k in range(len(sinks))]
+        if self._batch is not None:
+            for sock, sink in zip(sockets, sinks, strict=True):
+                self._batch.register(sock.fileno(), sink)
+            if self._drainer is None or self._drainer.done():
+                self._drainer = asyncio.get_running_loop().create_task(
+                    self._drain_forever(), name="rtp-drain"
+                )
+            return ports, [_BatchedStream(self, sock) for sock in sockets]
         loop = asyncio.get_running_loop()
-        transports = []
+        transports: list[RtpStream] = []
         try:
             for sock, sink in zip(sockets, sinks, strict=True):
                 transport, _ = await loop.create_datagram_endpoint(
@@ -110,4 +175,48 @@ class RtpPortPool:
                 with contextlib.suppress(OSError):
                     sock.close()
             raise
-        return [base + 2 * k for k in range(len(sinks))], transports
+        return ports, transports
+
+    @property
+    def drain_interval_s(self) -> float:
+        """How long batched RTP may wait in a socket before it is read (0: per packet)."""
+        return self._drain_s if self._batch is not None else 0.0
+
+    def drain(self) -> int:
+        """Batched reception: read every stream socket now and hand each sink its runs;
+        returns the packets read."""
+        assert self._batch is not None
+        runs, malformed, oversized = self._batch.drain()
+        counters = self.counters
+        if malformed or oversized:
+            counters["malformed"] += malformed + oversized
+        packets = 0
+        for sink, *fields in runs:
+            run = RtpRun(*fields)
+            packets += run.count
+            try:
+                sink(run)
+            except Exception:  # one call's bug must not stop the others' audio
+                log.exception("RTP sink failed; the packets of that run are dropped")
+        counters["received"] += packets
+        return packets
+
+    async def _drain_forever(self) -> None:
+        assert self._batch is not None
+        while len(self._batch):
+            try:
+                self.drain()
+            except OSError:  # e.g. EMFILE: the next round tries again
+                log.exception("reading RTP failed")
+            await asyncio.sleep(self._drain_s)
+
+    def release(self, sock: socket.socket) -> None:
+        if self._batch is not None:
+            self._batch.unregister(sock.fileno())
+        sock.close()
+
+    async def aclose(self) -> None:
+        if self._drainer is not None:
+            self._drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drainer
