@@ -122,12 +122,14 @@ async def build_harness(
 ) -> RecorderHarness:
     core = core.model_copy(update={"database_url": db_url})
     settings = RecorderSettings(
-        rtp_port_min=30000 + (uuid.uuid4().int % 2000) * 8,
-        rtp_port_max=65000,
-        spool_dir=tmp_path / "spool",
-        segment_ms=500,
-        jitter_ms=100,
-        **recorder_settings,
+        **{
+            "rtp_port_min": 30000 + (uuid.uuid4().int % 2000) * 8,
+            "rtp_port_max": 65000,
+            "spool_dir": tmp_path / "spool",
+            "segment_ms": 500,
+            "jitter_ms": 100,
+            **recorder_settings,
+        }
     )
     await ensure_topics(core, [CALL_EVENTS, AUDIO_SEGMENTS])
     pool = await open_pool(db_url, 8)

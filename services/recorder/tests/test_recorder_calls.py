@@ -250,3 +250,40 @@ async def test_siprec_rtp_from_a_real_socket_with_dtmf_pause_and_resume(
     assert rms(pcm[: 5 * 800, 0]) > 3000 and rms(pcm[-RATE:, 1]) > 3000
     row = await harness.call_row(session.call_id)
     assert row is not None and row["media_stats"]["agent"]["dtmf_digits"] == 4
+
+
+async def test_rtp_still_in_the_sockets_at_the_bye_is_recorded(make_harness) -> None:  # type: ignore[no-untyped-def]
+    """Batched reception reads every drain_ms; with no jitter wait at the BYE, closing the
+    streams reads what they still hold into the call before it ends."""
+    from datetime import UTC, datetime
+
+    harness = await make_harness(jitter_ms=0, rtp_drain_ms=200)
+    assert harness.recorder.rtp_ports.receiver == "batched"
+    session = CallSession(
+        call_id=harness.recorder.new_call_id(),
+        external_call_id="late-rtp@test",
+        source="siprec",
+        queue="billing",
+        language="en",
+        started_at=datetime.now(UTC),
+        channel_of_stream={0: "customer", 1: "agent"},
+        codec_of_stream={0: "PCMU", 1: "PCMU"},
+    )
+    ports = await harness.recorder.start_call(
+        session, stream_indexes=[0, 1], participants=[], rs_metadata=None
+    )
+    payload = audioop.lin2ulaw(tone(440, 20), 2)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        for n in range(50):  # 1 s per stream, sent at once, then the BYE
+            for stream, port in enumerate(ports):
+                sender.sendto(_rtp(n, n * 160, payload, ssrc=0x1000 + stream), ("127.0.0.1", port))
+    finished = await harness.recorder.end_call(session.call_id, "bye")  # type: ignore[misc]
+    assert finished.stored is not None
+    row = await harness.call_row(session.call_id)
+    assert row is not None
+    for channel in ("customer", "agent"):
+        assert row["media_stats"][channel]["packets"] == 50, row["media_stats"]
+    events = await harness.events_after_end(session.call_id)
+    [message] = [m for m in events if isinstance(m, events_pb2.RecordingStored)]
+    pcm = await read_recording(harness, message)
+    assert len(pcm) == RATE and rms(pcm[:, 0]) > 3000 and rms(pcm[:, 1]) > 3000

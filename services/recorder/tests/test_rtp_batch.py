@@ -199,10 +199,12 @@ def test_register_refuses_a_socket_twice_and_unregister_forgets_it() -> None:
 @st.composite
 def call_packets(draw: st.DrawFn) -> list[bytes]:
     """A stream as networks deliver it: runs of packets in order, with losses, reordering,
-    duplicates, a new SSRC now and then, wrap-around, and telephone events."""
+    duplicates, bursts held back behind later packets, a new SSRC now and then,
+    wrap-around, and telephone events."""
     rng = random.Random(draw(st.integers(0, 2**32)))
     sequence, timestamp, ssrc = rng.randrange(65536), rng.randrange(2**32), 1
     out: list[bytes] = []
+    held: list[bytes] = []
     for _ in range(draw(st.integers(1, 12))):
         count = rng.randrange(1, 30)
         chunk = stream(sequence, timestamp, count, ssrc=ssrc)
@@ -234,8 +236,13 @@ def call_packets(draw: st.DrawFn) -> list[bytes]:
                     )
                 )
             sequence = (sequence + 4) % 65536
+        elif event < 0.85 and not held:  # held back: arrives after the next burst
+            held, chunk = chunk, []
         out.extend(chunk)
-    return out
+        if held and chunk:
+            out.extend(held)
+            held = []
+    return out + held
 
 
 def new_session() -> CallSession:
@@ -253,24 +260,41 @@ def new_session() -> CallSession:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(call_packets(), st.integers(1, 40))
+@given(call_packets(), st.integers(1, 40), st.lists(st.sampled_from("--lpr"), max_size=12))
 def test_a_call_fed_runs_records_what_it_records_fed_packets(
     udp_pair: tuple[socket.socket, socket.socket, BatchReceiver],
     datagrams: list[bytes],
     drain_every: int,
+    between_drains: list[str],
 ) -> None:
+    """Between drains, as the pump would: hand out live segments (l), pause (p), resume (r)."""
     by_packet, by_run = new_session(), new_session()
     journal_packet: list[tuple[int, bytes]] = []
     journal_run: list[tuple[int, bytes]] = []
     by_packet.audio["agent"].listener = lambda position, pcm: journal_packet.append((position, pcm))
     by_run.audio["agent"].listener = lambda position, pcm: journal_run.append((position, pcm))
-    for packet in parsed(datagrams)[0]:
-        by_packet.on_rtp(0, packet)
-    for start in range(0, len(datagrams), drain_every):  # as many drains as the timing gives
-        for run in receive(udp_pair, datagrams[start : start + drain_every])[0]:
+    packets = parsed(datagrams)[0]
+    handed_out: dict[int, list[tuple[int, bytes]]] = {id(by_packet): [], id(by_run): []}
+    for k, start in enumerate(range(0, len(datagrams), drain_every)):
+        chunk = datagrams[start : start + drain_every]
+        for packet in parsed(chunk)[0]:
+            by_packet.on_rtp(0, packet)
+        for run in receive(udp_pair, chunk)[0]:
             by_run.on_rtp_run(0, run)
+        action = between_drains[k] if k < len(between_drains) else "-"
+        for session in (by_packet, by_run):
+            audio = session.audio["agent"]
+            if action == "l":
+                handed_out[id(session)] += audio.take_ready(200, 40)
+            elif action == "p" and audio.open_gap is None:
+                audio.start_gap(audio.end, "paused")
+            elif action == "r":
+                audio.end_gap(audio.end)
+    assert len(packets) == sum(c.packets for c in by_packet.counters.values())
     assert by_run.audio["agent"].pcm() == by_packet.audio["agent"].pcm()
     assert by_run.audio["agent"].stats == by_packet.audio["agent"].stats
+    assert by_run.audio["agent"].gaps == by_packet.audio["agent"].gaps
+    assert handed_out[id(by_run)] == handed_out[id(by_packet)]
     assert by_run.counters == by_packet.counters
     assert by_run.dtmf_commands == by_packet.dtmf_commands
     # The spool journals the same audio (in fewer, longer pieces).
@@ -285,19 +309,55 @@ def replay(journal: list[tuple[int, bytes]]) -> bytes:
 
 
 def test_a_run_into_an_open_pause_leaves_no_audio_behind() -> None:
-    session = new_session()
-    audio = session.audio["agent"]
-    first = stream(100, 8000, 10)
-    for run in [RtpRun(0, 100, 8000, 7, False, 10, b"".join(d[12:] for d in first))]:
-        session.on_rtp_run(0, run)
-    audio.start_gap(audio.end, "paused")
-    paused = stream(110, 8000 + 1600, 10)
-    session.on_rtp_run(0, RtpRun(0, 110, 9600, 7, False, 10, b"".join(d[12:] for d in paused)))
-    audio.end_gap(audio.end)
-    pcm = audio.pcm()
-    assert pcm[: 2 * 1600] == decode_g711(b"".join(d[12:] for d in first), "PCMU")
+    datagrams = stream(100, 8000, 20)
+    by_run, by_packet = new_session(), new_session()
+    for session in (by_run, by_packet):
+        first, paused = parsed(datagrams[:10])[0], parsed(datagrams[10:])[0]
+        if session is by_run:
+            session.on_rtp_run(
+                0, RtpRun(0, 100, 8000, 7, False, 10, b"".join(p.payload for p in first))
+            )
+        else:
+            for packet in first:
+                session.on_rtp(0, packet)
+        audio = session.audio["agent"]
+        audio.start_gap(audio.end, "paused")
+        if session is by_run:
+            session.on_rtp_run(
+                0, RtpRun(0, 110, 9600, 7, False, 10, b"".join(p.payload for p in paused))
+            )
+        else:
+            for packet in paused:
+                session.on_rtp(0, packet)
+        audio.end_gap(audio.end)
+    pcm = by_run.audio["agent"].pcm()
+    assert pcm == by_packet.audio["agent"].pcm()
+    assert pcm[: 2 * 1600] == decode_g711(b"".join(d[12:] for d in datagrams[:10]), "PCMU")
     assert pcm[2 * 1600 :] == bytes(2 * 1600)
-    assert audio.stats.packets == 20 and audio.stats.lost == 0
+    assert by_run.audio["agent"].stats == by_packet.audio["agent"].stats
+    assert by_run.audio["agent"].stats.packets == 20
+
+
+def test_a_keyed_pause_is_placed_where_the_keys_were_pressed() -> None:
+    session = new_session()
+    session.on_rtp_run(0, RtpRun(0, 1, 0, 7, False, 5, bytes(800)))  # 100 ms of audio
+    key = [
+        rtp(
+            6 + i,
+            800,
+            struct.pack("!BBH", 10, (0x80 if i == 2 else 0) | 10, 480),
+            payload_type=101,
+            ssrc=7,
+        )
+        for i in range(3)
+    ]
+    for datagram in key:
+        packet = parse_rtp(datagram)
+        fields = (packet.payload_type, packet.sequence, packet.timestamp, packet.ssrc)
+        session.on_rtp_run(0, RtpRun(*fields, packet.marker, 1, packet.payload))
+    session.on_rtp_run(0, RtpRun(0, 9, 1280, 7, False, 5, bytes(800)))  # audio after the key
+    [command] = session.dtmf_commands
+    assert command.action == "pause" and command.position == 800  # not 1280 + 800
 
 
 def test_a_run_is_refused_past_the_channel_limit_as_its_packets_would_be() -> None:

@@ -632,10 +632,15 @@ class CallRecorder:
         commands, handle.session.dtmf_commands = handle.session.dtmf_commands, []
         for command in commands:
             try:
+                # Where the keys were pressed, not where the call is when this runs.
                 if command.action == "pause":
-                    await handle.pause("agent", f"dtmf {command.sequence}", "dtmf")
+                    await handle.pause(
+                        "agent", f"dtmf {command.sequence}", "dtmf", command.position
+                    )
                 else:
-                    await handle.resume("agent", f"dtmf {command.sequence}", "dtmf")
+                    await handle.resume(
+                        "agent", f"dtmf {command.sequence}", "dtmf", command.position
+                    )
             except RecordingStateError as exc:
                 log.info("call %s: DTMF %s ignored: %s", handle.call_id, command.sequence, exc)
 
@@ -768,10 +773,10 @@ class CallRecorder:
             # RTP sent just before the BYE may still wait in the sockets' buffers (a busy
             # loop reads them late): it belongs to the call, so read it before closing.
             await asyncio.sleep(self._settings.jitter_ms / 1000)
+        for transport in handle.transports:
+            transport.close()  # batched reception reads what is left for the call first
         session.ended = True
         handle.wake.set()
-        for transport in handle.transports:
-            transport.close()
         ended_at = datetime.now(UTC)
         result = "failed"
         try:

@@ -221,7 +221,7 @@ class ChannelAudio:
                 j += 1
             if start + (j - i) * samples > self.max_samples:
                 j = i + 1  # near the limit: packet by packet, as add() would
-            if self.write(start, pcm[2 * samples * i : 2 * samples * j]):
+            if self.write(start, pcm[2 * samples * i : 2 * samples * j], j - i):
                 self.stats.bytes += size * (j - i)
             i = j
 
@@ -256,7 +256,7 @@ class ChannelAudio:
         source.received += count
         source.max_rel = max_rel + count
         self.stats.packets += count
-        if self.write(position, pcm):
+        if self.write(position, pcm, count):
             self.stats.bytes += len(run.payload)
         return True
 
@@ -318,16 +318,19 @@ class ChannelAudio:
         self.write(position, pcm)
         return position
 
-    def write(self, position: int, pcm: bytes) -> bool:
+    def write(self, position: int, pcm: bytes, packets: int = 1) -> bool:
         """The one place audio enters the buffer: the parts inside a gap are dropped (the
         timeline still moves on), the rest is written and given to the listener. False
-        when nothing could be placed (beyond max_seconds)."""
+        when nothing could be placed (beyond max_seconds). `packets`: how many packets of
+        equal length `pcm` holds (a run), for the per-packet statistics."""
         samples = len(pcm) // 2
         if position + samples > self.max_samples:
             self.stats.overflow += 1
             return False
         if position < self._cursor:
-            self.stats.late_for_live += 1
+            # Packets that start in a region already handed out live.
+            per_packet = max(1, samples // packets)
+            self.stats.late_for_live += min(packets, -(-(self._cursor - position) // per_packet))
         pieces = (
             self._pieces_outside_gaps(position, samples)
             if self.gaps

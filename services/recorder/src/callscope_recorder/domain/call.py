@@ -16,7 +16,7 @@ timeline has got to, so the recording keeps the pause as silence of its real len
 from __future__ import annotations
 
 import audioop
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from ..ingest.rtp import RtpPacket, RtpRun
@@ -179,7 +179,7 @@ class CallSession:
         if self.dtmf is not None and channel in self.dtmf_channels:
             command = self.dtmf.on_digit(digit, self.position_ms)
             if command is not None:
-                self.dtmf_commands.append(command)
+                self.dtmf_commands.append(replace(command, position=self.position))
 
     def feed(
         self,

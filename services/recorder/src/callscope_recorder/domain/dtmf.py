@@ -64,6 +64,7 @@ class DtmfDetector:
 class DtmfCommand:
     action: str  # "pause" | "resume"
     sequence: str
+    position: int | None = None  # where in the call (samples) the sequence was completed
 
 
 class DtmfSequenceMatcher:

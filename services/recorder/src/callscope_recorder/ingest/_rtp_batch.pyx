@@ -56,6 +56,7 @@ cdef extern from "<sys/epoll.h>" nogil:
 
 cdef enum:
     BATCH = 64  # datagrams per recvmmsg call
+    ROUNDS = 16  # recvmmsg calls per socket per drain: a flooded port cannot hold the loop
     SLOT = 4096  # bytes per datagram slot: a longer datagram is refused as oversized
     MAX_EVENTS = 1024
     RTCP_FIRST = 200  # RTCP packet types SR..APP (RFC 5761 4): not RTP
@@ -213,7 +214,9 @@ cdef class BatchReceiver:
         cdef size_t used = 0  # its payload bytes in self._payload
         cdef int run_length = 0
         cdef const uint8_t *data
-        while True:
+        cdef int rounds = 0
+        while rounds < ROUNDS:
+            rounds += 1
             for j in range(BATCH):
                 self._iovs[j].iov_base = self._slots + j * SLOT
                 self._iovs[j].iov_len = SLOT

@@ -85,9 +85,11 @@ class _BatchedStream:
         sock, self._sock = self._sock, None
         if sock is None:
             return
-        # What waits in the socket belongs to the call: read it before closing.
-        self._pool.drain()
-        self._pool.release(sock)
+        try:
+            # What waits in the socket belongs to the call: read it before closing.
+            self._pool.drain()
+        finally:
+            self._pool.release(sock)
 
 
 class RtpPortPool:
@@ -155,8 +157,13 @@ class RtpPortPool:
         base, sockets = self.allocate(len(sinks))
         ports = [base + 2 * k for k in range(len(sinks))]
         if self._batch is not None:
-            for sock, sink in zip(sockets, sinks, strict=True):
-                self._batch.register(sock.fileno(), sink)
+            try:
+                for sock, sink in zip(sockets, sinks, strict=True):
+                    self._batch.register(sock.fileno(), sink)
+            except BaseException:
+                for sock in sockets:
+                    self.release(sock)
+                raise
             if self._drainer is None or self._drainer.done():
                 self._drainer = asyncio.get_running_loop().create_task(
                     self._drain_forever(), name="rtp-drain"
@@ -206,7 +213,7 @@ class RtpPortPool:
         while len(self._batch):
             try:
                 self.drain()
-            except OSError:  # e.g. EMFILE: the next round tries again
+            except Exception:  # e.g. out of memory: the next round tries again
                 log.exception("reading RTP failed")
             await asyncio.sleep(self._drain_s)
 
