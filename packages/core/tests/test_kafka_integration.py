@@ -183,3 +183,22 @@ async def test_transient_handler_errors_are_retried_not_skipped(kafka_bootstrap:
         await producer.stop()
     assert attempts == ["one", "one", "one", "two"]
     assert consumer.dead_lettered == 0
+
+
+def test_keyed_partitioner_partitions_as_aiokafka_and_the_java_client_do() -> None:
+    import random
+
+    from aiokafka.partitioner import DefaultPartitioner
+
+    from callscope_core.kafka import keyed_partitioner
+
+    rng = random.Random(5)
+    for _ in range(2000):
+        key = rng.randbytes(rng.randrange(0, 40))
+        partitions = list(range(rng.randrange(1, 13)))
+        for _repeat in range(2):  # the second time from the remembered hash
+            assert keyed_partitioner(key, partitions, partitions) == DefaultPartitioner()(
+                key, partitions, partitions
+            )
+    assert keyed_partitioner(None, [0, 1, 2], [2]) == 2
+    assert keyed_partitioner(None, [0, 1, 2], []) in (0, 1, 2)

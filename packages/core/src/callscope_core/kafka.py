@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -28,6 +29,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 from google.protobuf.message import Message
 from opentelemetry import trace
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -114,6 +116,20 @@ def stamp_meta(message: Message, producer: str, tenant: str) -> None:
         meta.tenant = tenant
 
 
+@functools.lru_cache(maxsize=65536)
+def _key_hash(key: bytes) -> int:
+    return murmur2(key) & 0x7FFFFFFF
+
+
+def keyed_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """aiokafka's default partitioning (murmur2 of the key, as the Java client), with the
+    hash of a key remembered: a service sends many records under one call id, and aiokafka's
+    murmur2 is pure Python (~30 us a record)."""
+    if key is None:
+        return DefaultPartitioner()(key, all_partitions, available)
+    return all_partitions[_key_hash(key) % len(all_partitions)]
+
+
 class EventProducer:
     def __init__(self, settings: CoreSettings, service: str, *, retry_for_s: float = 120.0):
         self._settings = settings
@@ -125,6 +141,7 @@ class EventProducer:
             enable_idempotence=settings.kafka_idempotence,
             linger_ms=5,
             max_request_size=4 * 1024 * 1024,
+            partitioner=keyed_partitioner,
             **client_options(settings),
         )
 

@@ -247,12 +247,15 @@ class ChannelAudio:
             or position + count * samples > self.max_samples
         ):
             return False
+        # Mark the run's sequence numbers seen: bits first..first+count-1, as one integer
+        # OR over the bytes they span.
         seen = source.seen
-        last_byte = (max_rel + count + _HALF_SEQ) >> 3
-        if last_byte >= len(seen):
-            seen.extend(bytes(max(len(seen), last_byte + 1 - len(seen))))
-        for bit in range(max_rel + 1 + _HALF_SEQ, max_rel + count + 1 + _HALF_SEQ):
-            seen[bit >> 3] |= 1 << (bit & 7)
+        first = max_rel + 1 + _HALF_SEQ
+        low, high = first >> 3, (first + count - 1) >> 3
+        if high >= len(seen):
+            seen.extend(bytes(max(len(seen), high + 1 - len(seen))))
+        span = int.from_bytes(seen[low : high + 1], "little") | (((1 << count) - 1) << (first & 7))
+        seen[low : high + 1] = span.to_bytes(high + 1 - low, "little")
         source.received += count
         source.max_rel = max_rel + count
         self.stats.packets += count
@@ -331,6 +334,14 @@ class ChannelAudio:
             # Packets that start in a region already handed out live.
             per_packet = max(1, samples // packets)
             self.stats.late_for_live += min(packets, -(-(self._cursor - position) // per_packet))
+        if not self.gaps and 2 * position == len(self._buf):
+            # The common case: audio that carries on where the buffer ends.
+            self._buf += pcm
+            if self.listener is not None:
+                self.listener(position, pcm)
+            if position + samples > self._end:
+                self._end = position + samples
+            return True
         pieces = (
             self._pieces_outside_gaps(position, samples)
             if self.gaps

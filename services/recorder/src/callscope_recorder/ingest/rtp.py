@@ -30,7 +30,7 @@ class RtpPacket:
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is made per run on the hot path, frozen costs 3x
 class RtpRun:
     """`count` packets of one source that follow each other exactly, as the batched
     receiver (ingest/_rtp_batch.pyx) delivers them: packet i has sequence number
