@@ -435,3 +435,28 @@ def test_without_the_compiled_receiver_the_pool_reads_per_packet(
     assert "not built" in caplog.text
     with pytest.raises(ValueError):
         RtpPortPool("127.0.0.1", 41400, 41500, 1 << 20, receiver="magic")
+
+
+def test_drain_socket_reads_one_stream_and_leaves_the_others_waiting() -> None:
+    receiver = BatchReceiver()
+    socks = []
+    try:
+        for key in ("a", "b"):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind(("127.0.0.1", 0))
+            sock.setblocking(False)
+            receiver.register(sock.fileno(), key)
+            socks.append(sock)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for sock in socks:
+                for datagram in stream(1, 160, 3):
+                    sender.sendto(datagram, sock.getsockname())
+        runs, _, _ = receiver.drain_socket(socks[0].fileno())
+        assert [(r[0], r[6]) for r in runs] == [("a", 3)]
+        assert receiver.drain_socket(12345) == ([], 0, 0)  # not registered: nothing
+        runs, _, _ = receiver.drain()
+        assert [(r[0], r[6]) for r in runs] == [("b", 3)]
+    finally:
+        for sock in socks:
+            receiver.unregister(sock.fileno())
+            sock.close()

@@ -204,6 +204,15 @@ cdef class BatchReceiver:
             self._drain_socket(fd, key, runs, &malformed, &oversized)
         return runs, malformed, oversized
 
+    def drain_socket(self, int fd):
+        """drain() for one registered socket only (a stream about to be closed)."""
+        cdef list runs = []
+        cdef long malformed = 0, oversized = 0
+        key = self._keys.get(fd)
+        if key is not None:
+            self._drain_socket(fd, key, runs, &malformed, &oversized)
+        return runs, malformed, oversized
+
     cdef int _drain_socket(
         self, int fd, object key, list runs, long *malformed, long *oversized
     ) except -1:

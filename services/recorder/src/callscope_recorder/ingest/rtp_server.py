@@ -87,7 +87,7 @@ class _BatchedStream:
             return
         try:
             # What waits in the socket belongs to the call: read it before closing.
-            self._pool.drain()
+            self._pool.drain(sock)
         finally:
             self._pool.release(sock)
 
@@ -189,11 +189,14 @@ class RtpPortPool:
         """How long batched RTP may wait in a socket before it is read (0: per packet)."""
         return self._drain_s if self._batch is not None else 0.0
 
-    def drain(self) -> int:
-        """Batched reception: read every stream socket now and hand each sink its runs;
-        returns the packets read."""
+    def drain(self, sock: socket.socket | None = None) -> int:
+        """Batched reception: read every stream socket (or only `sock`) now and hand each
+        sink its runs; returns the packets read."""
         assert self._batch is not None
-        runs, malformed, oversized = self._batch.drain()
+        if sock is None:
+            runs, malformed, oversized = self._batch.drain()
+        else:
+            runs, malformed, oversized = self._batch.drain_socket(sock.fileno())
         counters = self.counters
         if malformed or oversized:
             counters["malformed"] += malformed + oversized
