@@ -148,7 +148,10 @@ def test_partials_and_finals_flow_in_the_calls_language(
     final_numbers = {(f.channel, f.utterance_no) for f in finals}
     assert all((p.channel, p.utterance_no) in final_numbers for p in partials)
     if language in SCRIPT:
-        assert all(SCRIPT[language].search(f.text) for f in finals), [f.text for f in finals]
+        # Every final with words is in the language's script. Whisper base sometimes hears
+        # espeak's Russian as a string of digits ("0-1-2, 0-2"): no script, not a wrong one.
+        worded = [f.text for f in finals if any(ch.isalpha() for ch in f.text)]
+        assert worded and all(SCRIPT[language].search(t) for t in worded), [f.text for f in finals]
     text = " ".join(f.text.lower() for f in finals)
     if language == "fr":
         assert re.search(r"merci|service|commande|fois", text), text
