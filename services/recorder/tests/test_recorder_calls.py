@@ -186,16 +186,15 @@ def _dtmf(event: int, ts: int, seq: int, end: bool, ssrc: int) -> bytes:
     return _rtp(seq, ts, struct.pack("!BBH", event, (0x80 if end else 0) | 10, 800), 101, ssrc)
 
 
-async def test_siprec_rtp_from_a_real_socket_with_dtmf_pause_and_resume(
-    harness: RecorderHarness,
-) -> None:
-    """Two RTP streams sent over UDP to the ports start_call opened; the agent keys *1 then
-    *2 as RFC 4733 telephone-events; the audio between them is silence in the file."""
+async def start_siprec_call(
+    harness: RecorderHarness, external_call_id: str
+) -> tuple[CallSession, list[int]]:
+    """A SIPREC call with customer and agent PCMU streams; its RTP ports."""
     from datetime import UTC, datetime
 
     session = CallSession(
         call_id=harness.recorder.new_call_id(),
-        external_call_id="dtmf-call@test",
+        external_call_id=external_call_id,
         source="siprec",
         queue="billing",
         language="en",
@@ -206,6 +205,15 @@ async def test_siprec_rtp_from_a_real_socket_with_dtmf_pause_and_resume(
     ports = await harness.recorder.start_call(
         session, stream_indexes=[0, 1], participants=[], rs_metadata=None
     )
+    return session, ports
+
+
+async def test_siprec_rtp_from_a_real_socket_with_dtmf_pause_and_resume(
+    harness: RecorderHarness,
+) -> None:
+    """Two RTP streams sent over UDP to the ports start_call opened; the agent keys *1 then
+    *2 as RFC 4733 telephone-events; the audio between them is silence in the file."""
+    session, ports = await start_siprec_call(harness, "dtmf-call@test")
     loud = audioop.lin2ulaw(tone(2000, 20, amplitude=20000), 2)
     speech = audioop.lin2ulaw(tone(440, 20), 2)
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -255,23 +263,9 @@ async def test_siprec_rtp_from_a_real_socket_with_dtmf_pause_and_resume(
 async def test_rtp_still_in_the_sockets_at_the_bye_is_recorded(make_harness) -> None:  # type: ignore[no-untyped-def]
     """Batched reception reads every drain_ms; with no jitter wait at the BYE, closing the
     streams reads what they still hold into the call before it ends."""
-    from datetime import UTC, datetime
-
     harness = await make_harness(jitter_ms=0, rtp_drain_ms=200)
     assert harness.recorder.rtp_ports.receiver == "batched"
-    session = CallSession(
-        call_id=harness.recorder.new_call_id(),
-        external_call_id="late-rtp@test",
-        source="siprec",
-        queue="billing",
-        language="en",
-        started_at=datetime.now(UTC),
-        channel_of_stream={0: "customer", 1: "agent"},
-        codec_of_stream={0: "PCMU", 1: "PCMU"},
-    )
-    ports = await harness.recorder.start_call(
-        session, stream_indexes=[0, 1], participants=[], rs_metadata=None
-    )
+    session, ports = await start_siprec_call(harness, "late-rtp@test")
     payload = audioop.lin2ulaw(tone(440, 20), 2)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
         for n in range(50):  # 1 s per stream, sent at once, then the BYE

@@ -308,27 +308,26 @@ def replay(journal: list[tuple[int, bytes]]) -> bytes:
     return audio.pcm()
 
 
+def feed(session: CallSession, packets: list[RtpPacket], as_run: bool) -> None:
+    """Consecutive packets, as one run or one by one."""
+    if as_run:
+        first = packets[0]
+        payload = b"".join(p.payload for p in packets)
+        run = RtpRun(0, first.sequence, first.timestamp, first.ssrc, False, len(packets), payload)
+        session.on_rtp_run(0, run)
+    else:
+        for packet in packets:
+            session.on_rtp(0, packet)
+
+
 def test_a_run_into_an_open_pause_leaves_no_audio_behind() -> None:
     datagrams = stream(100, 8000, 20)
     by_run, by_packet = new_session(), new_session()
     for session in (by_run, by_packet):
-        first, paused = parsed(datagrams[:10])[0], parsed(datagrams[10:])[0]
-        if session is by_run:
-            session.on_rtp_run(
-                0, RtpRun(0, 100, 8000, 7, False, 10, b"".join(p.payload for p in first))
-            )
-        else:
-            for packet in first:
-                session.on_rtp(0, packet)
+        feed(session, parsed(datagrams[:10])[0], as_run=session is by_run)
         audio = session.audio["agent"]
         audio.start_gap(audio.end, "paused")
-        if session is by_run:
-            session.on_rtp_run(
-                0, RtpRun(0, 110, 9600, 7, False, 10, b"".join(p.payload for p in paused))
-            )
-        else:
-            for packet in paused:
-                session.on_rtp(0, packet)
+        feed(session, parsed(datagrams[10:])[0], as_run=session is by_run)
         audio.end_gap(audio.end)
     pcm = by_run.audio["agent"].pcm()
     assert pcm == by_packet.audio["agent"].pcm()

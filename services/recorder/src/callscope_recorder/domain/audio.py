@@ -66,6 +66,12 @@ class Gap:
 WriteListener = Callable[[int, bytes], None]
 
 
+def _cover(seen: bytearray, byte: int) -> None:
+    """Grow a sequence bitmap (at least doubling) until it has `byte`."""
+    if byte >= len(seen):
+        seen.extend(bytes(max(len(seen), byte + 1 - len(seen))))
+
+
 @dataclass
 class _Source:
     """Timeline and sequence state of one SSRC."""
@@ -252,8 +258,7 @@ class ChannelAudio:
         seen = source.seen
         first = max_rel + 1 + _HALF_SEQ
         low, high = first >> 3, (first + count - 1) >> 3
-        if high >= len(seen):
-            seen.extend(bytes(max(len(seen), high + 1 - len(seen))))
+        _cover(seen, high)
         span = int.from_bytes(seen[low : high + 1], "little") | (((1 << count) - 1) << (first & 7))
         seen[low : high + 1] = span.to_bytes(high + 1 - low, "little")
         source.received += count
@@ -288,8 +293,7 @@ class ChannelAudio:
         bit = rel + _HALF_SEQ  # >= 0: max_rel >= 0 and delta >= -2**15
         byte, mask = bit >> 3, 1 << (bit & 7)
         seen = source.seen
-        if byte >= len(seen):
-            seen.extend(bytes(max(len(seen), byte + 1 - len(seen))))
+        _cover(seen, byte)
         if seen[byte] & mask:
             stats.duplicates += 1
             return None
@@ -339,8 +343,7 @@ class ChannelAudio:
             self._buf += pcm
             if self.listener is not None:
                 self.listener(position, pcm)
-            if position + samples > self._end:
-                self._end = position + samples
+            self._advance(position + samples)
             return True
         pieces = (
             self._pieces_outside_gaps(position, samples)
