@@ -1,24 +1,36 @@
 """Benchmark: concurrent SIPREC calls one recorder process records without losing a packet.
 
     python services/recorder/bench/bench_recorder.py [--steps 100,200,300,400]
-                                                     [--call escalation_en] [--ramp-s 5]
+                                                     [--call escalation_en]
+                                                     [--arrival steady|burst] [--ramp-s 5]
                                                      [--receivers batched,per-packet]
 
-For each step N, SIPp (tests/sipp/siprec_uac.xml, `-m N -l N -r N/ramp`) places N SIPREC calls,
-each playing two RTP streams (customer, agent: 50 packets/s each) from the sample call's pcap,
-against ONE recorder process (`python -m callscope_recorder`, uvloop, durable spool with
-fsync, FLAC to a filesystem object store) with a real Tansu broker and embedded PostgreSQL.
+For each step N, SIPp (tests/sipp/siprec_uac.xml) places SIPREC calls, each playing two RTP
+streams (customer, agent: 50 packets/s each) from the sample call's pcap, against ONE recorder
+process (`python -m callscope_recorder`, uvloop, durable spool with fsync, FLAC to a
+filesystem object store) with a real Tansu broker and embedded PostgreSQL. Arrivals:
+
+- steady (default), what a contact center's floor looks like: `-l N -r N/H -m 2N`, H the
+  call's hold time. Calls start at an even rate and end at the same rate, N live at once from
+  the first call's end onwards; the CPU window is that second hold time, so it carries the
+  calls' ends (FLAC encoding, upload, events) at the rate N calls of this length make them.
+- burst: `-m N -l N -r N/ramp`, all N calls started within --ramp-s, so they all end within
+  it too; the CPU window is the media alone, and the ends come as one burst afterwards.
+
 Steps go up until packets are lost (or calls fail), then stop.
 
 Per step: packets expected (from the pcap) vs received and lost (the recorder's own per-call
 counts in recorder.calls.media_stats), calls failed, the recorder's CPU % (utime+stime from
-/proc over the window where all N calls are live), its RSS growth per live call, and the time
+/proc over the window where N calls are live), the live calls over that window as the
+recorder saw them (recorder.calls started_at/ended_at, sampled every 100 ms), its RSS growth
+per live call, and the time
 from BYE (CallEnded.ended_at, stamped when the BYE is handled) to RecordingStored (its
 occurred_at), p50/p95/max. A step "kept up" when nothing was lost, no call failed and that p95
 stayed under --max-finish-s (a CPU-starved recorder can lose nothing, the kernel buffering its
-RTP, while falling ever further behind). `calls_per_core_at_zero_loss` = the largest kept-up N
-divided by the cores the recorder used for it (CPU % / 100). SIPp runs on the same machine
-and its CPU is reported too: on a small machine it competes with the recorder for the cores.
+RTP, while falling ever further behind). `calls_per_core_at_zero_loss` = the mean live calls
+of the largest kept-up step divided by the cores the recorder used for it (CPU % / 100). SIPp
+runs on the same machine and its CPU is reported too: on a small machine it competes with the
+recorder for the cores.
 
 Each RTP receiver in --receivers (CALLSCOPE_RECORDER_RTP_RECEIVER; the batched one reads every
 CALLSCOPE_RECORDER_RTP_DRAIN_MS) gets a fresh recorder and stack, one after the other in the
@@ -36,6 +48,7 @@ import contextlib
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -166,6 +179,20 @@ def sip_options_ok(port: int) -> bool:
     return False
 
 
+def live_calls(
+    spans: list[tuple[float, float | None]], start: float, end: float
+) -> dict[str, float]:
+    """Calls live (started, not yet ended) at every 100 ms of [start, end): min, mean, max."""
+    counts = []
+    at = start
+    while at < end:
+        counts.append(sum(1 for s, e in spans if s <= at and (e is None or e > at)))
+        at += 0.1
+    if not counts:
+        return {"min": 0, "mean": 0.0, "max": 0}
+    return {"min": min(counts), "mean": round(statistics.fmean(counts), 1), "max": max(counts)}
+
+
 async def run_step(
     n: int,
     args: argparse.Namespace,
@@ -183,14 +210,27 @@ async def run_step(
     from callscope_core.topics import CALL_EVENTS
 
     call = SampleCall(ROOT / "tests" / "data" / "calls" / args.call)
-    rate = max(1.0, n / args.ramp_s)
+    if args.arrival == "steady":
+        # The scenario stays in the call duration_ms + 500 after the ACK.
+        hold_s = (call.duration_ms + 500) / 1000
+        rate = n / hold_s
+        total = 2 * n
+        # From the first call's end until the last call starts, N calls are live and as
+        # many end as start.
+        window = (hold_s + 1.0, total / rate - 0.5)
+    else:
+        rate = max(1.0, n / args.ramp_s)
+        total = n
+        # Every call is live from the end of the ramp until the first call's media ends.
+        ramp = n / rate
+        window = (ramp + 0.5, max(ramp + 1.5, call.duration_ms / 1000 - 0.5))
     tail = TopicTail(kafka, [CALL_EVENTS.name])
     await tail.start()
     seen: list[Any] = []
     step_started = time.time()
     load_before = round(os.getloadavg()[0], 2)
     baseline_rss = rss_bytes(recorder.pid)
-    command = sipp_command(call, "127.0.0.1", sip_port, calls=n, rate=rate)
+    command = sipp_command(call, "127.0.0.1", sip_port, calls=total, rate=rate, limit=n)
     sipp_dir = workdir / f"sipp-{n}"
     sipp_dir.mkdir()
     sipp = subprocess.Popen(
@@ -201,12 +241,10 @@ async def run_step(
         stderr=subprocess.DEVNULL,
         preexec_fn=raise_fd_limit,
     )
-    # Every call is live from the end of the ramp until the first call's media ends.
-    ramp = n / rate
-    window = (ramp + 0.5, max(ramp + 1.5, call.duration_ms / 1000 - 0.5))
     peak_rss = baseline_rss
     cpu_at: dict[str, tuple[float, float, float]] = {}
     loop_started = time.monotonic()
+    wall_started = time.time()
     while sipp.poll() is None:
         elapsed = time.monotonic() - loop_started
         peak_rss = max(peak_rss, rss_bytes(recorder.pid))
@@ -218,7 +256,8 @@ async def run_step(
 
     def all_stored(messages: list[Any]) -> bool:
         # Distinct calls: without idempotence a retried publish can deliver an event twice.
-        return len({m.call_id for m in messages if isinstance(m, events_pb2.RecordingStored)}) >= n
+        stored = {m.call_id for m in messages if isinstance(m, events_pb2.RecordingStored)}
+        return len(stored) >= total
 
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(120):
@@ -228,12 +267,18 @@ async def run_step(
 
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
-            "SELECT call_id, media_stats, state FROM recorder.calls"
+            "SELECT call_id, media_stats, state, extract(epoch FROM started_at),"
+            " extract(epoch FROM ended_at) FROM recorder.calls"
             " WHERE started_at >= to_timestamp(%s)",
             (step_started - 1,),
         ).fetchall()
-    stored_rows = sum(1 for _, _, state in rows if state == "stored")
-    rows = [(call_id, stats) for call_id, stats, _ in rows]
+    stored_rows = sum(1 for row in rows if row[2] == "stored")
+    live = live_calls(
+        [(float(row[3]), float(row[4]) if row[4] is not None else None) for row in rows],
+        wall_started + window[0],
+        wall_started + window[1],
+    )
+    rows = [(row[0], row[1]) for row in rows]
     step_calls = {call_id for call_id, _ in rows}
     ended = {
         m.call_id: m
@@ -245,6 +290,18 @@ async def run_step(
         for m in seen
         if isinstance(m, events_pb2.RecordingStored) and m.call_id in step_calls
     }
+    if args.keep:
+        timeline = sorted(
+            (
+                ended[c].ended_at.ToMicroseconds() / 1e6 - wall_started,
+                (
+                    stored[c].meta.occurred_at.ToDatetime() - ended[c].ended_at.ToDatetime()
+                ).total_seconds(),
+            )
+            for c in stored
+            if c in ended
+        )
+        (workdir / f"finish-{n}.json").write_text(json.dumps(timeline))
     bye_to_stored = sorted(
         (stored[c].meta.occurred_at.ToDatetime() - ended[c].ended_at.ToDatetime()).total_seconds()
         * 1000
@@ -255,7 +312,7 @@ async def run_step(
     # Holes inside what arrived (a dropped packet mid-call) vs packets that never came before
     # the BYE closed the call (the sender fell behind its real-time schedule).
     seq_lost = sum(s["lost"] for _, stats in rows for s in stats.values())
-    expected = n * 2 * expected_per_stream
+    expected = total * 2 * expected_per_stream
     cpu = None
     sipp_cpu = None
     if "start" in cpu_at and "end" in cpu_at:
@@ -264,14 +321,19 @@ async def run_step(
         sipp_cpu = round(100 * (s1 - s0) / (t1 - t0), 1)
     missing = max(expected - received - seq_lost, 0)
     lost = missing + seq_lost
+    live_mean = live["mean"]
     result = {
         "concurrent_calls": n,
-        "sipp_rate_per_s": rate,
+        "arrival": args.arrival,
+        "calls_placed": total,
+        "sipp_rate_per_s": round(rate, 2),
         "sipp_exit": sipp_rc,
+        "cpu_window_s": [round(window[0], 1), round(window[1], 1)],
+        "live_calls_in_cpu_window": live,
         "calls_recorded": len(rows),
         "calls_stored": stored_rows,
         "recording_stored_events": len(stored),
-        "calls_failed": n - stored_rows,
+        "calls_failed": total - stored_rows,
         "packets_expected": expected,
         "packets_received": received,
         "packets_lost": lost,
@@ -281,7 +343,9 @@ async def run_step(
         "recorder_cpu_percent": cpu,
         # CPU the recorder spent per live call per second of call: the capacity it implies
         # (1000 / this = calls one fully available core would carry at this cost).
-        "recorder_cpu_ms_per_call_second": round(cpu * 10 / n, 3) if cpu else None,
+        "recorder_cpu_ms_per_call_second": round(cpu * 10 / live_mean, 3)
+        if cpu and live_mean
+        else None,
         "sipp_cpu_percent": sipp_cpu,
         "rss_per_call_kib": round((peak_rss - baseline_rss) / n / 1024, 1),
         "recorder_peak_rss_mib": round(peak_rss / 2**20, 1),
@@ -355,6 +419,8 @@ async def bench(args: argparse.Namespace, receiver: str) -> dict[str, Any]:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 recorder.wait(30)
         infra.stop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
     clean = [s for s in steps if not s["packets_lost"] and not s["calls_failed"]]
     lossless = max(clean, key=lambda s: s["concurrent_calls"], default=None)
     best = max(
@@ -362,7 +428,8 @@ async def bench(args: argparse.Namespace, receiver: str) -> dict[str, Any]:
     )
     per_core = None
     if best is not None and best["recorder_cpu_percent"]:
-        per_core = round(best["concurrent_calls"] / (best["recorder_cpu_percent"] / 100))
+        live_mean = best["live_calls_in_cpu_window"]["mean"]
+        per_core = round(live_mean / (best["recorder_cpu_percent"] / 100))
     first_loss = next((s for s in steps if s["packets_lost"] or s["calls_failed"]), None)
     return {
         "benchmark": "recorder_concurrent_siprec_calls",
@@ -371,6 +438,7 @@ async def bench(args: argparse.Namespace, receiver: str) -> dict[str, Any]:
         if receiver == "batched"
         else None,
         "call": args.call,
+        "arrival": args.arrival,
         "call_duration_ms": json.loads((call_dir / "transcript.json").read_text())["duration_ms"],
         "packets_per_stream": expected_per_stream,
         "cpus": os.cpu_count(),
@@ -396,12 +464,23 @@ def main() -> None:
         help="concurrent calls per step, in increasing order",
     )
     parser.add_argument("--call", default="escalation_en", help="tests/data/calls/<name>")
-    parser.add_argument("--ramp-s", type=float, default=5.0, help="seconds to start all calls")
+    parser.add_argument(
+        "--arrival",
+        choices=("steady", "burst"),
+        default="steady",
+        help="steady: N live at once, starting and ending at an even rate; burst: N at once",
+    )
+    parser.add_argument(
+        "--ramp-s", type=float, default=5.0, help="burst arrival: seconds to start all calls"
+    )
     parser.add_argument(
         "--max-finish-s",
         type=float,
         default=10.0,
         help="BYE->RecordingStored p95 above this means the recorder fell behind",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work directory (logs, spool, recordings)"
     )
     parser.add_argument(
         "--receivers",

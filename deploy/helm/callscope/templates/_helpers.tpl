@@ -198,6 +198,8 @@ Variables every service reads (CoreSettings and OpenTelemetry): (dict "context" 
 {{- include "callscope.env.kafka" (dict "context" $) }}
 - name: CALLSCOPE_KAFKA_FETCH_MAX_WAIT_MS
   value: {{ $.Values.kafka.fetchMaxWaitMs | quote }}
+- name: CALLSCOPE_KAFKA_PRODUCER_BATCH_BYTES
+  value: {{ $.Values.kafka.producerBatchBytes | quote }}
 - name: CALLSCOPE_DATABASE_URL
   valueFrom:
     secretKeyRef:

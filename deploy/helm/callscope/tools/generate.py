@@ -70,6 +70,7 @@ CONSTRAINTS: dict[str, dict[str, Any]] = {
         "enum": ["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"],
     },
     "kafka.fetchMaxWaitMs": {"type": "integer", "minimum": 1, "maximum": 10000},
+    "kafka.producerBatchBytes": {"type": "integer", "minimum": 16384, "maximum": 4194304},
     "database.poolMax": {"type": "integer", "minimum": 1, "maximum": 100},
     "objectStore.s3Endpoint": {"type": "string", "pattern": r"^$|^[A-Za-z0-9.-]+(:[0-9]{1,5})?$"},
     "objectStore.recordingsBucket": {

@@ -74,10 +74,19 @@ def sipp_binary() -> str:
 
 
 def sipp_command(
-    call: SampleCall, sip_host: str, sip_port: int, *, calls: int = 1, rate: float = 1.0
+    call: SampleCall,
+    sip_host: str,
+    sip_port: int,
+    *,
+    calls: int = 1,
+    rate: float = 1.0,
+    limit: int | None = None,
 ) -> list[str]:
     """SIPp as a SIPREC client: an INVITE with SDP + rs-metadata, both streams played from
-    the pcap in real time, then BYE."""
+    the pcap in real time, then BYE. `calls` in all, started `rate` a second, at most `limit`
+    (default: all of them) at once."""
+    # SIPp's -timeout bounds the whole run: the last call starts after calls / rate seconds.
+    run_s = call.duration_ms // 1000 + int(calls / rate) + 60
     return [
         sipp_binary(),
         "-sf",
@@ -91,7 +100,7 @@ def sipp_command(
         "-m",
         str(calls),
         "-l",
-        str(calls),
+        str(limit or calls),
         "-r",
         str(rate),
         "-i",
@@ -105,7 +114,7 @@ def sipp_command(
         "u1",
         "-nostdin",
         "-timeout",
-        f"{call.duration_ms // 1000 + 60}s",
+        f"{run_s}s",
         "-timeout_error",
         f"{sip_host}:{sip_port}",
     ]

@@ -109,7 +109,9 @@ def stamp_meta(message: Message, producer: str, tenant: str) -> None:
     if not meta.event_id:
         meta.event_id = str(uuid.uuid4())
     if not meta.HasField("occurred_at"):
-        meta.occurred_at.GetCurrentTime()
+        # FromNanoseconds, not GetCurrentTime: that one goes through a datetime (5x slower,
+        # and every audio segment is stamped).
+        meta.occurred_at.FromNanoseconds(time.time_ns())
     if not meta.producer:
         meta.producer = producer
     if not meta.tenant:
@@ -140,6 +142,7 @@ class EventProducer:
             acks="all",
             enable_idempotence=settings.kafka_idempotence,
             linger_ms=5,
+            max_batch_size=settings.kafka_producer_batch_bytes,
             max_request_size=4 * 1024 * 1024,
             partitioner=keyed_partitioner,
             **client_options(settings),

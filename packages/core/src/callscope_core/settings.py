@@ -34,6 +34,11 @@ class CoreSettings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     # Real-time consumers: Tansu does not wake a waiting fetch, so latency ~ fetch_max_wait/2.
     kafka_fetch_max_wait_ms: int = Field(20, ge=1, le=10_000)
+    # Records a producer gathers per partition into one batch while the previous request is
+    # in flight. aiokafka's 16 KiB default holds one second of audio: every further segment
+    # for the partition would wait for the last one's acknowledgement. Keep it under the
+    # brokers' message.max.bytes (1 MiB by default in Kafka).
+    kafka_producer_batch_bytes: int = Field(512 * 1024, ge=16 * 1024, le=4 * 1024 * 1024)
 
     database_url: str = Field(
         "postgresql://postgres@127.0.0.1:5432/postgres", description="libpq URI"
