@@ -480,7 +480,10 @@ def main() -> None:
         help="BYE->RecordingStored p95 above this means the recorder fell behind",
     )
     parser.add_argument(
-        "--keep", action="store_true", help="keep the work directory (logs, spool, recordings)"
+        "--keep",
+        action="store_true",
+        help="keep the work directory (logs, spool, recordings, and finish-N.json: each call's"
+        " BYE time into the step and its BYE->RecordingStored seconds)",
     )
     parser.add_argument(
         "--receivers",
