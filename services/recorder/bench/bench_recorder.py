@@ -291,24 +291,20 @@ async def run_step(
         for m in seen
         if isinstance(m, events_pb2.RecordingStored) and m.call_id in step_calls
     }
-    if args.keep:
-        timeline = sorted(
+    # (BYE time into the step, BYE->RecordingStored seconds) of every stored call.
+    finishes = sorted(
+        (
+            ended[c].ended_at.ToMicroseconds() / 1e6 - wall_started,
             (
-                ended[c].ended_at.ToMicroseconds() / 1e6 - wall_started,
-                (
-                    stored[c].meta.occurred_at.ToDatetime() - ended[c].ended_at.ToDatetime()
-                ).total_seconds(),
-            )
-            for c in stored
-            if c in ended
+                stored[c].meta.occurred_at.ToDatetime() - ended[c].ended_at.ToDatetime()
+            ).total_seconds(),
         )
-        (workdir / f"finish-{n}.json").write_text(json.dumps(timeline))
-    bye_to_stored = sorted(
-        (stored[c].meta.occurred_at.ToDatetime() - ended[c].ended_at.ToDatetime()).total_seconds()
-        * 1000
         for c in stored
         if c in ended
     )
+    if args.keep:
+        (workdir / f"finish-{n}.json").write_text(json.dumps(finishes))
+    bye_to_stored = sorted(seconds * 1000 for _, seconds in finishes)
     received = sum(s["packets"] for _, stats in rows for s in stats.values())
     # Holes inside what arrived (a dropped packet mid-call) vs packets that never came before
     # the BYE closed the call (the sender fell behind its real-time schedule).
