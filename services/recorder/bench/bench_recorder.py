@@ -361,7 +361,7 @@ async def run_step(
 async def bench(args: argparse.Namespace, receiver: str) -> dict[str, Any]:
     from callscope_core.kafka import ensure_topics
     from callscope_core.settings import CoreSettings
-    from callscope_core.stack import free_port
+    from callscope_core.stack import free_sip_port
     from callscope_core.topics import ALL_TOPICS
 
     call_dir = ROOT / "tests" / "data" / "calls" / args.call
@@ -373,7 +373,7 @@ async def bench(args: argparse.Namespace, receiver: str) -> dict[str, Any]:
     await ensure_topics(
         CoreSettings(kafka_bootstrap_servers=kafka, kafka_idempotence=False), ALL_TOPICS
     )
-    sip_port = free_port(socket.SOCK_DGRAM)
+    sip_port = free_sip_port()
     env = recorder_env(kafka, database_url, workdir, sip_port)
     env["CALLSCOPE_RECORDER_RTP_RECEIVER"] = receiver
     with open(workdir / "recorder.log", "ab") as out:

@@ -28,7 +28,7 @@ from callscope.v1 import events_pb2
 from callscope_core.devtools import SampleCall, TopicTail, sipp_command
 from callscope_core.kafka import ensure_topics
 from callscope_core.settings import CoreSettings
-from callscope_core.stack import free_port
+from callscope_core.stack import free_port, free_sip_port
 from callscope_core.storage import S3ObjectStore
 from callscope_core.topics import AUDIO_SEGMENTS, CALL_EVENTS
 
@@ -132,7 +132,7 @@ async def test_kill_9_mid_call_then_restart_stores_the_spooled_audio_once(
 ) -> None:
     spool = tmp_path / "spool"
     log = tmp_path / "recorder.log"
-    sip_port = free_port(socket.SOCK_DGRAM)
+    sip_port = free_sip_port()
     env = recorder_env(core_settings, recorder_db_url, s3_endpoint, spool, sip_port)
     await ensure_topics(core_settings, [CALL_EVENTS, AUDIO_SEGMENTS])
     tail = TopicTail(core_settings.kafka_bootstrap_servers, [CALL_EVENTS.name])

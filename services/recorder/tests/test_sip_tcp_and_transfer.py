@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+from callscope_core.stack import free_sip_port
 from callscope_recorder.calls import CallRecorder
 from callscope_recorder.ingest.sip.message import KEEPALIVE_PING, build_request, parse_message
 from callscope_recorder.ingest.sip.server import SiprecServer
@@ -36,19 +37,13 @@ def options(call_id: str, transport: str = "TCP") -> bytes:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def read_response(reader: asyncio.StreamReader) -> bytes:
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
     return head
 
 
 async def test_tcp_requests_are_framed_answered_on_their_connection_and_pinged() -> None:
-    port = free_port()
+    port = free_sip_port()
     settings = RecorderSettings(sip_host="127.0.0.1", sip_port=port)
     # OPTIONS, pings and malformed input never reach the recorder.
     server = SiprecServer(settings, CallRecorder(settings, None, None, None))  # type: ignore[arg-type]

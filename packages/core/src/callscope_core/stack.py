@@ -45,6 +45,24 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(sock.getsockname()[1])
 
 
+def free_sip_port() -> int:
+    """A port free for UDP and TCP alike: the recorder listens for SIP on both, and a port
+    only checked for UDP may be held on TCP (a client connection's ephemeral port)."""
+    for _ in range(100):
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
+        ):
+            tcp.bind(("127.0.0.1", 0))
+            port = int(tcp.getsockname()[1])
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise StackError("no port free for both UDP and TCP on 127.0.0.1")
+
+
 def wait_tcp(port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -344,7 +362,7 @@ class Supervisor:
             database_url=database_url,
             object_store=f"file://{self.dir / 'objects'}",
             sip_host="127.0.0.1",
-            sip_port=free_port(socket.SOCK_DGRAM),
+            sip_port=free_sip_port(),
             grpc={name: free_port() for name in SERVICES},
             trace_file=str(self.dir / "traces" / "spans.jsonl"),
             rtp_ports=(rtp_base, rtp_base + 9999),
